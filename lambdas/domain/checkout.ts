@@ -1,0 +1,89 @@
+import { PaymentRejectedError } from './errors';
+import { derivedId, stripeIdempotencyKey, type IdempotentRequest } from './idempotency-scope';
+import type { Order } from './order';
+import type { OrderStore, PaymentGateway } from './ports';
+import { Fields } from './validation';
+
+export interface CheckoutRequest {
+  lineItems: { price: string; quantity: number }[];
+  successUrl: string;
+  cancelUrl: string;
+  customerEmail?: string;
+}
+
+const MAX_LINE_ITEMS = 100; // Stripe's own limit for Checkout Sessions in payment mode.
+
+/** Schema check of POST /v1/checkouts. Amounts are not a field: they come from Stripe Prices. */
+export function parseCheckoutRequest(body: unknown): CheckoutRequest {
+  const fields = new Fields();
+  const root = fields.object(body, '', ['lineItems', 'successUrl', 'cancelUrl', 'customerEmail']);
+  if (!root) return fields.done(() => undefined as never);
+  const lineItems: CheckoutRequest['lineItems'] = [];
+  if (!Array.isArray(root.lineItems) || root.lineItems.length === 0 || root.lineItems.length > MAX_LINE_ITEMS) {
+    fields.fail('/lineItems', `must be an array of 1 to ${MAX_LINE_ITEMS} items`);
+  } else {
+    root.lineItems.forEach((item, index) => {
+      const pointer = `/lineItems/${index}`;
+      const entry = fields.object(item, pointer, ['price', 'quantity']);
+      if (!entry) return;
+      const price = fields.string(entry.price, `${pointer}/price`, { pattern: /^price_[A-Za-z0-9]+$/, maxLength: 255 });
+      const quantity = fields.integer(entry.quantity, `${pointer}/quantity`, { min: 1, max: 999 });
+      if (price !== undefined && quantity !== undefined) lineItems.push({ price, quantity });
+    });
+  }
+  const successUrl = fields.httpsUrl(root.successUrl, '/successUrl');
+  const cancelUrl = fields.httpsUrl(root.cancelUrl, '/cancelUrl');
+  const customerEmail =
+    root.customerEmail === undefined
+      ? undefined
+      : fields.string(root.customerEmail, '/customerEmail', { pattern: /^[^\s@]+@[^\s@]+\.[^\s@]+$/, maxLength: 254 });
+  return fields.done(() => ({
+    lineItems,
+    successUrl: successUrl!,
+    cancelUrl: cancelUrl!,
+    ...(customerEmail === undefined ? {} : { customerEmail }),
+  }));
+}
+
+export type CheckoutOutcome =
+  | { kind: 'created'; order: Order }
+  | { kind: 'rejected'; message: string; code: string | undefined };
+
+/**
+ * Creates the Stripe Checkout Session and the order, exactly once per idempotency scope.
+ * Stripe first, then one conditional put: a crash in between is healed by the retry, because
+ * the deterministic Stripe key makes Stripe return the same session and the order id is derived.
+ */
+export async function createCheckout(
+  { scope, payload }: IdempotentRequest<CheckoutRequest>,
+  deps: { gateway: PaymentGateway; orders: OrderStore; now: () => Date },
+): Promise<CheckoutOutcome> {
+  const orderId = derivedId('checkout', scope);
+  const stripeKey = stripeIdempotencyKey('checkout', scope);
+  let session;
+  try {
+    session = await deps.gateway.createCheckoutSession({ orderId, tenantId: scope.tenantId, ...payload }, stripeKey);
+  } catch (error) {
+    if (error instanceof PaymentRejectedError) return { kind: 'rejected', message: error.message, code: error.code };
+    throw error;
+  }
+  const now = deps.now().toISOString();
+  const order = await deps.orders.createOrder({
+    orderId,
+    tenantId: scope.tenantId,
+    userId: scope.userId,
+    paymentStatus: 'pending',
+    currency: session.currency,
+    amountTotal: session.amountTotal,
+    amountRefunded: 0,
+    amountRefundable: 0,
+    checkoutSessionId: session.id,
+    checkoutUrl: session.url,
+    stripeIdempotencyKey: stripeKey,
+    disputed: false,
+    refunds: {},
+    createdAt: now,
+    updatedAt: now,
+  });
+  return { kind: 'created', order };
+}

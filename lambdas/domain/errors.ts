@@ -1,0 +1,31 @@
+/**
+ * Failures of the outside world, as the domain sees them. Adapters translate SDK errors into
+ * these so that the domain and the HTTP mapper never import the Stripe or AWS packages.
+ */
+
+/** Stripe gave a definitive "no" (bad price, refund too large...): a business outcome. */
+export class PaymentRejectedError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+    this.name = 'PaymentRejectedError';
+  }
+}
+
+/** Stripe did not answer, or answered 429/5xx: the outcome is unknown, so retry with the same key. */
+export class PaymentProviderUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PaymentProviderUnavailableError';
+  }
+}
+
+/** An event refers to an order we do not have (yet): retried, then dead-lettered. */
+export class OrderNotFoundError extends Error {
+  constructor(readonly reference: string) {
+    super(`No order for ${reference}`);
+    this.name = 'OrderNotFoundError';
+  }
+}

@@ -1,0 +1,8 @@
+import { dynamoDbClient } from '../shared/aws-clients';
+import { requiredEnv } from '../shared/env';
+import { createOrdersHandler } from './create-orders-handler';
+
+export const handler = createOrdersHandler({
+  dynamoDb: dynamoDbClient(),
+  ordersTableName: requiredEnv('ORDERS_TABLE_NAME'),
+});

@@ -1,0 +1,130 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { OrderNotFoundError, PaymentProviderUnavailableError } from '../domain/errors';
+import { RequestValidationError } from '../domain/validation';
+import { logger } from './observability';
+import { ProblemError, problemBody, type ProblemKind } from './problem';
+
+/** What a business step returns: stored in the idempotency record and replayed verbatim. */
+export interface HttpResult {
+  statusCode: number;
+  body: unknown;
+  /** Set by the idempotency layer when the result comes from a stored record. */
+  replayed?: boolean;
+}
+
+export const result = (statusCode: number, body: unknown): HttpResult => ({ statusCode, body });
+export const problemResult = (kind: ProblemKind, detail?: string, extensions?: Record<string, unknown>) => {
+  const body = problemBody(kind, detail, extensions);
+  return result(body.status, body);
+};
+
+export function toApiGatewayResponse(
+  { statusCode, body, replayed }: HttpResult,
+  extraHeaders: Record<string, string> = {},
+): APIGatewayProxyResult {
+  const headers: Record<string, string> = {
+    'Content-Type': statusCode >= 400 ? 'application/problem+json' : 'application/json',
+    'Cache-Control': 'no-store',
+    ...extraHeaders,
+  };
+  if (replayed) headers['Idempotent-Replayed'] = 'true';
+  return { statusCode, headers, body: JSON.stringify(body) };
+}
+
+const SECONDS_BEFORE_RETRY = { inProgress: 1, unavailable: 2, unexpected: 1 } as const;
+
+const isAwsServiceError = (error: Error) =>
+  '$metadata' in error || ['TimeoutError', 'ECONNREFUSED', 'ECONNRESET'].includes((error as NodeJS.ErrnoException).code ?? error.name);
+
+/**
+ * The single error-to-response mapper. Known client mistakes keep their problem type; anything
+ * transient becomes 503 + Retry-After (the idempotency key was released, the retry runs again);
+ * anything else is a 500 without internals.
+ */
+export function errorToResponse(error: unknown): APIGatewayProxyResult {
+  const problem = (kind: ProblemKind, retryAfterSeconds?: number, detail?: string) =>
+    toApiGatewayResponse(
+      problemResult(kind, detail),
+      retryAfterSeconds ? { 'Retry-After': String(retryAfterSeconds) } : {},
+    );
+
+  if (error instanceof ProblemError) {
+    return toApiGatewayResponse(
+      result(error.body.status, error.body),
+      error.retryAfterSeconds ? { 'Retry-After': String(error.retryAfterSeconds) } : {},
+    );
+  }
+  if (error instanceof RequestValidationError) {
+    return toApiGatewayResponse(problemResult('validation', error.message, { errors: error.errors }));
+  }
+  if (!(error instanceof Error)) {
+    logger.error('Non-error thrown', { thrown: String(error) });
+    return problem('internalError', SECONDS_BEFORE_RETRY.unexpected);
+  }
+  switch (error.name) {
+    case 'IdempotencyAlreadyInProgressError':
+    case 'IdempotencyInconsistentStateError':
+      return problem('idempotencyRequestInProgress', SECONDS_BEFORE_RETRY.inProgress);
+    case 'IdempotencyValidationError':
+      return problem('idempotencyKeyReused');
+    case 'IdempotencyPersistenceLayerError':
+      logger.error('Idempotency store unavailable', { error });
+      return problem('storageUnavailable', SECONDS_BEFORE_RETRY.unavailable);
+  }
+  if (error instanceof PaymentProviderUnavailableError) {
+    logger.warn('Stripe unavailable', { error });
+    return problem('paymentProviderUnavailable', SECONDS_BEFORE_RETRY.unavailable);
+  }
+  if (isAwsServiceError(error)) {
+    logger.error('AWS dependency unavailable', { error });
+    return problem('storageUnavailable', SECONDS_BEFORE_RETRY.unavailable);
+  }
+  if (error instanceof OrderNotFoundError) return problem('notFound');
+  logger.error('Unexpected error', { error });
+  return problem('internalError', SECONDS_BEFORE_RETRY.unexpected);
+}
+
+/** Runs a request and answers with its result or its mapped error; never throws. */
+export async function respond(step: () => Promise<HttpResult>): Promise<APIGatewayProxyResult> {
+  try {
+    return toApiGatewayResponse(await step());
+  } catch (error) {
+    return errorToResponse(error);
+  }
+}
+
+/** All values of a header, case-insensitively, from both the single and multi-value maps. */
+export function headerValues(event: APIGatewayProxyEvent, name: string): string[] {
+  const wanted = name.toLowerCase();
+  for (const [key, values] of Object.entries(event.multiValueHeaders ?? {})) {
+    if (key.toLowerCase() === wanted && values && values.length > 0) return values;
+  }
+  for (const [key, value] of Object.entries(event.headers ?? {})) {
+    if (key.toLowerCase() === wanted && value !== undefined) return [value];
+  }
+  return [];
+}
+
+export function rawBody(event: APIGatewayProxyEvent): string {
+  if (event.body == null) return '';
+  return event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+}
+
+export const MAX_JSON_BODY_BYTES = 64 * 1024;
+
+export function parseJsonBody(event: APIGatewayProxyEvent): unknown {
+  const contentType = headerValues(event, 'content-type')[0];
+  if (contentType !== undefined && !/^application\/([\w.+-]+\+)?json\b/i.test(contentType.trim())) {
+    throw new ProblemError('unsupportedMediaType', `Content-Type ${contentType.slice(0, 100)} is not JSON`);
+  }
+  const text = rawBody(event);
+  if (Buffer.byteLength(text) > MAX_JSON_BODY_BYTES) {
+    throw new ProblemError('payloadTooLarge', `The body must be at most ${MAX_JSON_BODY_BYTES} bytes`);
+  }
+  if (text.trim() === '') throw new ProblemError('malformedJson', 'The request body is empty');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ProblemError('malformedJson');
+  }
+}

@@ -1,0 +1,202 @@
+import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { OrderNotFoundError } from '../domain/errors';
+import { isReleasedRefund, refundStatusRank, type Order, type RefundRecord, type RefundStatus } from '../domain/order';
+import type { OrderStore } from '../domain/ports';
+import { ordersTable } from '../../lib/tables';
+
+/** Whether a conditional transition changed the order, or found it already past that point. */
+export type TransitionResult = 'applied' | 'stale';
+
+const statusesBelow = (status: RefundStatus) =>
+  (Object.keys(refundStatusRank) as RefundStatus[]).filter((s) => refundStatusRank[s] < refundStatusRank[status]);
+
+/**
+ * The orders table. Every state change is a single conditional write: the condition encodes
+ * the state machine, so concurrent or reordered writers cannot move an order backwards or
+ * spend the refundable balance twice.
+ */
+export class DynamoDbOrderStore implements OrderStore {
+  private readonly documents: DynamoDBDocumentClient;
+
+  constructor(
+    dynamoDb: DynamoDBClient,
+    private readonly tableName: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.documents = DynamoDBDocumentClient.from(dynamoDb, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  async createOrder(order: Order): Promise<Order> {
+    try {
+      await this.documents.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: order,
+          ConditionExpression: 'attribute_not_exists(orderId)',
+        }),
+      );
+      return order;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const existing = await this.getOrder(order.orderId);
+      if (!existing) throw error;
+      return existing;
+    }
+  }
+
+  async getOrder(orderId: string): Promise<Order | undefined> {
+    const { Item } = await this.documents.send(
+      new GetCommand({ TableName: this.tableName, Key: { orderId }, ConsistentRead: true }),
+    );
+    return Item as Order | undefined;
+  }
+
+  async findOrderIdByPaymentIntent(paymentIntentId: string): Promise<string | undefined> {
+    const { Items } = await this.documents.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: ordersTable.paymentIntentIndex,
+        KeyConditionExpression: 'paymentIntentId = :pi',
+        ExpressionAttributeValues: { ':pi': paymentIntentId },
+        ProjectionExpression: 'orderId',
+        Limit: 1,
+      }),
+    );
+    return Items?.[0]?.orderId as string | undefined;
+  }
+
+  async reserveRefund(orderId: string, tenantId: string, refund: RefundRecord): Promise<'reserved' | 'rejected'> {
+    const outcome = await this.update({
+      Key: { orderId },
+      UpdateExpression:
+        'SET amountRefundable = amountRefundable - :amount, amountRefunded = amountRefunded + :amount, refunds.#refundId = :refund, updatedAt = :now',
+      ConditionExpression:
+        'tenantId = :tenantId AND paymentStatus = :paid AND amountRefundable >= :amount AND attribute_not_exists(refunds.#refundId)',
+      ExpressionAttributeNames: { '#refundId': refund.refundId },
+      ExpressionAttributeValues: {
+        ':amount': refund.amount,
+        ':refund': refund,
+        ':tenantId': tenantId,
+        ':paid': 'paid',
+        ':now': refund.createdAt,
+      },
+    });
+    return outcome === 'applied' ? 'reserved' : 'rejected';
+  }
+
+  async recordRefundOutcome(
+    orderId: string,
+    refundId: string,
+    { status, stripeRefundId }: { status: RefundStatus; stripeRefundId: string | null },
+  ): Promise<void> {
+    const lower = statusesBelow(status);
+    const values: Record<string, unknown> = { ':status': status, ':now': this.now().toISOString() };
+    lower.forEach((s, i) => (values[`:below${i}`] = s));
+    const sets = ['refunds.#refundId.#status = :status', 'refunds.#refundId.updatedAt = :now', 'updatedAt = :now'];
+    if (stripeRefundId) {
+      sets.push('refunds.#refundId.stripeRefundId = :stripeRefundId');
+      values[':stripeRefundId'] = stripeRefundId;
+    }
+    // A failed or canceled refund gave nothing back: return its amount to the balance. The
+    // condition (status was below failed) makes this happen once however often it is reported.
+    if (isReleasedRefund(status)) {
+      sets.push(
+        'amountRefundable = amountRefundable + refunds.#refundId.amount',
+        'amountRefunded = amountRefunded - refunds.#refundId.amount',
+      );
+    }
+    await this.update({
+      Key: { orderId },
+      UpdateExpression: `SET ${sets.join(', ')}`,
+      ConditionExpression: `attribute_exists(refunds.#refundId) AND refunds.#refundId.#status IN (${lower.map((_, i) => `:below${i}`).join(', ')})`,
+      ExpressionAttributeNames: { '#refundId': refundId, '#status': 'status' },
+      ExpressionAttributeValues: values,
+    });
+  }
+
+  /**
+   * checkout.session.completed / async_payment_succeeded: record what Stripe charged; the order
+   * becomes paid only when the money is in (payment_status "paid").
+   */
+  recordCheckoutCompleted(
+    orderId: string,
+    facts: { paymentIntentId: string | null; amountTotal: number; currency: string; paid: boolean },
+  ): Promise<TransitionResult> {
+    const sets = ['paymentStatus = :next', 'amountTotal = :total', 'currency = :currency', 'amountRefundable = :refundable', 'updatedAt = :now'];
+    const values: Record<string, unknown> = {
+      ':next': facts.paid ? 'paid' : 'pending',
+      ':total': facts.amountTotal,
+      ':currency': facts.currency,
+      ':refundable': facts.paid ? facts.amountTotal : 0,
+      ':pending': 'pending',
+      ':now': this.now().toISOString(),
+    };
+    if (facts.paymentIntentId) {
+      sets.push('paymentIntentId = :pi');
+      values[':pi'] = facts.paymentIntentId;
+    }
+    return this.update({
+      Key: { orderId },
+      UpdateExpression: `SET ${sets.join(', ')}`,
+      ConditionExpression: 'paymentStatus = :pending',
+      ExpressionAttributeValues: values,
+    });
+  }
+
+  /** pending → failed | expired; on any other status it is a late or duplicate event. */
+  settlePending(orderId: string, next: 'failed' | 'expired'): Promise<TransitionResult> {
+    return this.update({
+      Key: { orderId },
+      UpdateExpression: 'SET paymentStatus = :next, updatedAt = :now',
+      ConditionExpression: 'paymentStatus = :pending',
+      ExpressionAttributeValues: { ':next': next, ':pending': 'pending', ':now': this.now().toISOString() },
+    });
+  }
+
+  /**
+   * charge.refunded carries Stripe's cumulative amount_refunded, which also counts refunds made
+   * outside this API (the Dashboard). We only ever raise our figure to Stripe's.
+   */
+  raiseRefundedTotal(orderId: string, stripeAmountRefunded: number): Promise<TransitionResult> {
+    return this.update({
+      Key: { orderId },
+      UpdateExpression:
+        'SET amountRefunded = :refunded, amountRefundable = amountTotal - :refunded, updatedAt = :now',
+      ConditionExpression: 'paymentStatus = :paid AND amountRefunded < :refunded AND amountTotal >= :refunded',
+      ExpressionAttributeValues: { ':refunded': stripeAmountRefunded, ':paid': 'paid', ':now': this.now().toISOString() },
+    });
+  }
+
+  flagDisputed(orderId: string): Promise<TransitionResult> {
+    return this.update({
+      Key: { orderId },
+      UpdateExpression: 'SET disputed = :true, updatedAt = :now',
+      ConditionExpression: 'disputed = :false',
+      ExpressionAttributeValues: { ':true': true, ':false': false, ':now': this.now().toISOString() },
+    });
+  }
+
+  /** A conditional update; a failed condition on an existing order is 'stale', on a missing one an error. */
+  private async update(input: Omit<UpdateCommandInput, 'TableName'>): Promise<TransitionResult> {
+    try {
+      await this.documents.send(new UpdateCommand({ TableName: this.tableName, ...input }));
+      return 'applied';
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const orderId = (input.Key as { orderId: string }).orderId;
+      const { Item } = await this.documents.send(
+        new GetCommand({ TableName: this.tableName, Key: { orderId }, ProjectionExpression: 'orderId', ConsistentRead: true }),
+      );
+      if (!Item) throw new OrderNotFoundError(orderId);
+      return 'stale';
+    }
+  }
+}

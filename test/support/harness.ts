@@ -1,0 +1,107 @@
+import { ScanCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { randomUUID } from 'node:crypto';
+import Stripe from 'stripe';
+import { apiGatewayProxyEvent } from '../../local/api-gateway-event';
+import { createTables, LOCAL_TABLE_NAMES, startDynalite, type LocalDynamoDb } from '../../local/dynamodb';
+import { lambdaContext } from '../../local/lambda-context';
+import { startStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from '../../local/stripe-emulator/server';
+import { StripePaymentGateway } from '../../lambdas/shared/stripe-gateway';
+
+export const TABLES = LOCAL_TABLE_NAMES;
+
+export interface Harness {
+  db: LocalDynamoDb;
+  emulator: StripeEmulator;
+  /** The real SDK against the emulator, without SDK-level retries so our own retry paths run. */
+  stripe: Stripe;
+  gateway: StripePaymentGateway;
+  close(): Promise<void>;
+}
+
+export function stripeClientFor(url: string, maxNetworkRetries = 0): Stripe {
+  const { hostname, port } = new URL(url);
+  return new Stripe('sk_test_harness', { host: hostname, port, protocol: 'http', maxNetworkRetries, timeout: 5000 });
+}
+
+/** dynalite with the real tables + the Stripe emulator, one pair per test file. */
+export async function startHarness(emulatorOptions: StripeEmulatorOptions = {}): Promise<Harness> {
+  const db = await startDynalite();
+  await createTables(db.client);
+  const emulator = await startStripeEmulator(emulatorOptions);
+  const stripe = stripeClientFor(emulator.url);
+  return {
+    db,
+    emulator,
+    stripe,
+    gateway: new StripePaymentGateway(async () => stripe),
+    close: async () => {
+      await emulator.close();
+      await db.close();
+    },
+  };
+}
+
+export async function createPrice(stripe: Stripe, unitAmount: number, currency = 'eur'): Promise<string> {
+  const price = await stripe.prices.create({ currency, unit_amount: unitAmount, product_data: { name: `Product ${unitAmount}` } });
+  return price.id;
+}
+
+export async function countItems(client: DynamoDBClient, tableName: string): Promise<number> {
+  let count = 0;
+  let start: Record<string, import('@aws-sdk/client-dynamodb').AttributeValue> | undefined;
+  do {
+    const page = await client.send(new ScanCommand({ TableName: tableName, Select: 'COUNT', ExclusiveStartKey: start }));
+    count += page.Count ?? 0;
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return count;
+}
+
+export interface CallOptions {
+  method?: string;
+  path: string;
+  resource?: string;
+  pathParameters?: Record<string, string>;
+  claims?: Record<string, string> | null;
+  headers?: Record<string, string | string[]>;
+  body?: unknown;
+  context?: Context;
+}
+
+export interface CallResult {
+  status: number;
+  headers: Record<string, string>;
+  body: any;
+}
+
+export const claimsOf = (tenantId: string, userId: string) => ({ 'custom:tenant_id': tenantId, sub: userId });
+export const ALICE = claimsOf('acme', 'alice');
+
+type Handler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+
+/** Calls a handler with the proxy event API Gateway would build, and parses the answer. */
+export async function call(handler: Handler, options: CallOptions): Promise<CallResult> {
+  const headers: Record<string, string[]> = {};
+  for (const [name, value] of Object.entries(options.headers ?? {})) headers[name] = Array.isArray(value) ? value : [value];
+  if (options.body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
+    headers['Content-Type'] = ['application/json'];
+  }
+  const event = apiGatewayProxyEvent({
+    method: options.method ?? 'POST',
+    path: options.path,
+    resource: options.resource ?? options.path,
+    pathParameters: options.pathParameters,
+    headers,
+    body: options.body === undefined ? null : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+    claims: options.claims === null ? undefined : (options.claims ?? ALICE),
+  });
+  const response = await handler(event, options.context ?? lambdaContext('test'));
+  return {
+    status: response.statusCode,
+    headers: Object.fromEntries(Object.entries(response.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)])),
+    body: response.body ? JSON.parse(response.body) : undefined,
+  };
+}
+
+export const newKey = () => randomUUID();

@@ -1,0 +1,5 @@
+// Handlers log JSON lines through Powertools; tests that want them capture them explicitly.
+process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
+process.env.POWERTOOLS_DEV ??= 'false';
+process.env.AWS_REGION ??= 'us-east-1';
+process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
