@@ -29,3 +29,22 @@ export class OrderNotFoundError extends Error {
     this.name = 'OrderNotFoundError';
   }
 }
+
+/** The event is about an order that has not reached the state it needs yet (e.g. a refund before payment). */
+export class OrderNotReadyError extends Error {
+  constructor(
+    readonly orderId: string,
+    reason: string,
+  ) {
+    super(`Order ${orderId} not ready: ${reason}`);
+    this.name = 'OrderNotReadyError';
+  }
+}
+
+/** A message that can never be applied (not a Stripe event): fails itself, ends in the DLQ. */
+export class PoisonMessageError extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'PoisonMessageError';
+  }
+}

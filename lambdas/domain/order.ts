@@ -41,6 +41,8 @@ export interface Order {
   /** The Stripe idempotency key the session was created with: our ledger of what we sent. */
   stripeIdempotencyKey: string;
   disputed: boolean;
+  /** Stripe `created` (epoch seconds) of the last refund failure; older charge.refunded events are ignored. */
+  refundReleasedAt?: number;
   refunds: Record<string, RefundRecord>;
   createdAt: string;
   updatedAt: string;

@@ -49,5 +49,5 @@ export interface OrderStore {
     orderId: string,
     refundId: string,
     outcome: { status: RefundStatus; stripeRefundId: string | null },
-  ): Promise<void>;
+  ): Promise<'applied' | 'stale'>;
 }

@@ -7,9 +7,10 @@ import {
   UpdateCommand,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { OrderNotFoundError } from '../domain/errors';
+import { OrderNotFoundError, OrderNotReadyError } from '../domain/errors';
 import { isReleasedRefund, refundStatusRank, type Order, type RefundRecord, type RefundStatus } from '../domain/order';
 import type { OrderStore } from '../domain/ports';
+import type { OrderEventStore } from '../domain/stripe-events';
 import { ordersTable } from '../../lib/tables';
 
 /** Whether a conditional transition changed the order, or found it already past that point. */
@@ -23,7 +24,7 @@ const statusesBelow = (status: RefundStatus) =>
  * the state machine, so concurrent or reordered writers cannot move an order backwards or
  * spend the refundable balance twice.
  */
-export class DynamoDbOrderStore implements OrderStore {
+export class DynamoDbOrderStore implements OrderStore, OrderEventStore {
   private readonly documents: DynamoDBDocumentClient;
 
   constructor(
@@ -74,7 +75,7 @@ export class DynamoDbOrderStore implements OrderStore {
   }
 
   async reserveRefund(orderId: string, tenantId: string, refund: RefundRecord): Promise<'reserved' | 'rejected'> {
-    const outcome = await this.update({
+    const outcome = await this.transition({
       Key: { orderId },
       UpdateExpression:
         'SET amountRefundable = amountRefundable - :amount, amountRefunded = amountRefunded + :amount, refunds.#refundId = :refund, updatedAt = :now',
@@ -95,8 +96,8 @@ export class DynamoDbOrderStore implements OrderStore {
   async recordRefundOutcome(
     orderId: string,
     refundId: string,
-    { status, stripeRefundId }: { status: RefundStatus; stripeRefundId: string | null },
-  ): Promise<void> {
+    { status, stripeRefundId, eventCreated }: { status: RefundStatus; stripeRefundId: string | null; eventCreated?: number },
+  ): Promise<TransitionResult> {
     const lower = statusesBelow(status);
     const values: Record<string, unknown> = { ':status': status, ':now': this.now().toISOString() };
     lower.forEach((s, i) => (values[`:below${i}`] = s));
@@ -111,9 +112,11 @@ export class DynamoDbOrderStore implements OrderStore {
       sets.push(
         'amountRefundable = amountRefundable + refunds.#refundId.amount',
         'amountRefunded = amountRefunded - refunds.#refundId.amount',
+        'refundReleasedAt = :releasedAt',
       );
+      values[':releasedAt'] = eventCreated ?? Math.floor(this.now().getTime() / 1000);
     }
-    await this.update({
+    return this.transition({
       Key: { orderId },
       UpdateExpression: `SET ${sets.join(', ')}`,
       ConditionExpression: `attribute_exists(refunds.#refundId) AND refunds.#refundId.#status IN (${lower.map((_, i) => `:below${i}`).join(', ')})`,
@@ -143,7 +146,7 @@ export class DynamoDbOrderStore implements OrderStore {
       sets.push('paymentIntentId = :pi');
       values[':pi'] = facts.paymentIntentId;
     }
-    return this.update({
+    return this.transition({
       Key: { orderId },
       UpdateExpression: `SET ${sets.join(', ')}`,
       ConditionExpression: 'paymentStatus = :pending',
@@ -153,7 +156,7 @@ export class DynamoDbOrderStore implements OrderStore {
 
   /** pending → failed | expired; on any other status it is a late or duplicate event. */
   settlePending(orderId: string, next: 'failed' | 'expired'): Promise<TransitionResult> {
-    return this.update({
+    return this.transition({
       Key: { orderId },
       UpdateExpression: 'SET paymentStatus = :next, updatedAt = :now',
       ConditionExpression: 'paymentStatus = :pending',
@@ -163,20 +166,25 @@ export class DynamoDbOrderStore implements OrderStore {
 
   /**
    * charge.refunded carries Stripe's cumulative amount_refunded, which also counts refunds made
-   * outside this API (the Dashboard). We only ever raise our figure to Stripe's.
+   * outside this API (the Dashboard). We only ever raise our figure to Stripe's, and never with
+   * an event older than the last refund failure (whose release it would undo). Before the order
+   * is paid the event cannot apply yet: it is retried.
    */
-  raiseRefundedTotal(orderId: string, stripeAmountRefunded: number): Promise<TransitionResult> {
-    return this.update({
+  async raiseRefundedTotal(orderId: string, stripeAmountRefunded: number, eventCreated: number): Promise<TransitionResult> {
+    const outcome = await this.update({
       Key: { orderId },
-      UpdateExpression:
-        'SET amountRefunded = :refunded, amountRefundable = amountTotal - :refunded, updatedAt = :now',
-      ConditionExpression: 'paymentStatus = :paid AND amountRefunded < :refunded AND amountTotal >= :refunded',
-      ExpressionAttributeValues: { ':refunded': stripeAmountRefunded, ':paid': 'paid', ':now': this.now().toISOString() },
+      UpdateExpression: 'SET amountRefunded = :refunded, amountRefundable = amountTotal - :refunded, updatedAt = :now',
+      ConditionExpression:
+        'paymentStatus = :paid AND amountRefunded < :refunded AND amountTotal >= :refunded AND (attribute_not_exists(refundReleasedAt) OR refundReleasedAt <= :created)',
+      ExpressionAttributeValues: { ':refunded': stripeAmountRefunded, ':paid': 'paid', ':created': eventCreated, ':now': this.now().toISOString() },
     });
+    if (outcome === 'applied') return 'applied';
+    if (outcome.paymentStatus === 'pending') throw new OrderNotReadyError(orderId, 'refund reported before payment');
+    return 'stale';
   }
 
   flagDisputed(orderId: string): Promise<TransitionResult> {
-    return this.update({
+    return this.transition({
       Key: { orderId },
       UpdateExpression: 'SET disputed = :true, updatedAt = :now',
       ConditionExpression: 'disputed = :false',
@@ -184,19 +192,22 @@ export class DynamoDbOrderStore implements OrderStore {
     });
   }
 
-  /** A conditional update; a failed condition on an existing order is 'stale', on a missing one an error. */
-  private async update(input: Omit<UpdateCommandInput, 'TableName'>): Promise<TransitionResult> {
+  /** A conditional update whose failed condition means "already past this point". */
+  private async transition(input: Omit<UpdateCommandInput, 'TableName'>): Promise<TransitionResult> {
+    return (await this.update(input)) === 'applied' ? 'applied' : 'stale';
+  }
+
+  /** A conditional update: 'applied', or the order as it is when the condition failed. */
+  private async update(input: Omit<UpdateCommandInput, 'TableName'>): Promise<'applied' | Order> {
     try {
       await this.documents.send(new UpdateCommand({ TableName: this.tableName, ...input }));
       return 'applied';
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const orderId = (input.Key as { orderId: string }).orderId;
-      const { Item } = await this.documents.send(
-        new GetCommand({ TableName: this.tableName, Key: { orderId }, ProjectionExpression: 'orderId', ConsistentRead: true }),
-      );
-      if (!Item) throw new OrderNotFoundError(orderId);
-      return 'stale';
+      const existing = await this.getOrder(orderId);
+      if (!existing) throw new OrderNotFoundError(orderId);
+      return existing;
     }
   }
 }

@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+import { App } from 'aws-cdk-lib';
+import { configFromContext } from '../lib/config';
+import { PaymentsStack } from '../lib/payments-stack';
+
+const app = new App();
+const config = configFromContext(app.node);
+new PaymentsStack(app, app.node.tryGetContext('stackName') ?? `Payments-${config.stage}`, {
+  config,
+  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+});

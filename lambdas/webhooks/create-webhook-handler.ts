@@ -1,0 +1,55 @@
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import Stripe from 'stripe';
+import { headerValues, problemResult, respond, result } from '../shared/http';
+import { logger, metrics } from '../shared/observability';
+import { ProblemError } from '../shared/problem';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+
+export interface WebhookHandlerDeps {
+  sqs: SQSClient;
+  queueUrl: string;
+  webhookSigningSecret: () => Promise<string>;
+}
+
+/**
+ * POST /v1/webhooks/stripe: verify the signature on the raw bytes, enqueue, acknowledge.
+ * Nothing else happens here (no database call): the answer is 200 only once SQS has the event,
+ * and a 5xx otherwise, so Stripe keeps retrying until we hold it.
+ */
+export function createWebhookHandler(deps: WebhookHandlerDeps) {
+  return (event: APIGatewayProxyEvent) =>
+    respond(async () => {
+      const signatures = headerValues(event, 'stripe-signature');
+      if (signatures.length !== 1) return problemResult('invalidWebhookSignature', 'Send exactly one Stripe-Signature header');
+      // Signatures are over the exact bytes Stripe sent; API Gateway base64-encodes binary bodies.
+      const rawBody = event.body == null ? Buffer.alloc(0) : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+      const secret = await deps.webhookSigningSecret();
+      let stripeEvent: Stripe.Event;
+      try {
+        stripeEvent = Stripe.webhooks.constructEvent(rawBody, signatures[0], secret);
+      } catch (error) {
+        logger.warn('Rejected Stripe webhook', { reason: (error as Error).message });
+        return problemResult('invalidWebhookSignature', 'The signature does not match the body, or is older than 300 seconds');
+      }
+      try {
+        await deps.sqs.send(
+          new SendMessageCommand({
+            QueueUrl: deps.queueUrl,
+            MessageBody: rawBody.toString('utf8'),
+            MessageAttributes: {
+              stripeEventId: { DataType: 'String', StringValue: stripeEvent.id },
+              stripeEventType: { DataType: 'String', StringValue: stripeEvent.type },
+              stripeEventCreated: { DataType: 'Number', StringValue: String(stripeEvent.created) },
+            },
+          }),
+        );
+      } catch (error) {
+        logger.error('Could not enqueue Stripe event', { stripeEventId: stripeEvent.id, error });
+        throw new ProblemError('queueUnavailable', 'The event was not stored; Stripe will retry it', {}, 2);
+      }
+      logger.info('Stripe event enqueued', { stripeEventId: stripeEvent.id, stripeEventType: stripeEvent.type });
+      metrics.addMetric('WebhookReceived', MetricUnit.Count, 1);
+      return result(200, { received: true });
+    }).finally(() => metrics.publishStoredMetrics());
+}

@@ -1,0 +1,20 @@
+/**
+ * The HTTP surface, one row per route: the CDK stack builds API Gateway resources from it and
+ * the local API Gateway emulator (local/api-gateway.ts) routes with it, so the two cannot drift.
+ */
+export type HandlerName = 'checkout' | 'orders' | 'refunds' | 'webhooks';
+
+export interface RouteDefinition {
+  readonly method: 'GET' | 'POST';
+  /** API Gateway resource path; `{name}` segments become path parameters. */
+  readonly resource: string;
+  /** Folder under lambdas/ whose handler.ts serves the route. */
+  readonly handler: HandlerName;
+  /** Cognito-authorized. The Stripe webhook is not: its signature is its authentication. */
+  readonly authorized: boolean;
+}
+
+export const routes: readonly RouteDefinition[] = [
+  { method: 'POST', resource: '/v1/checkouts', handler: 'checkout', authorized: true },
+  { method: 'GET', resource: '/v1/orders/{orderId}', handler: 'orders', authorized: true },
+];
