@@ -127,7 +127,8 @@ export class DynamoDbOrderStore implements OrderStore, OrderEventStore {
 
   /**
    * checkout.session.completed / async_payment_succeeded: record what Stripe charged; the order
-   * becomes paid only when the money is in (payment_status "paid").
+   * becomes paid only when the money is in (payment_status "paid"). Evidence of payment wins over
+   * an earlier expired/failed: a customer who was charged must have a paid, refundable order.
    */
   recordCheckoutCompleted(
     orderId: string,
@@ -141,6 +142,7 @@ export class DynamoDbOrderStore implements OrderStore, OrderEventStore {
       ':refundable': facts.paid ? facts.amountTotal : 0,
       ':pending': 'pending',
       ':now': this.now().toISOString(),
+      ...(facts.paid ? { ':expired': 'expired', ':failed': 'failed' } : {}),
     };
     if (facts.paymentIntentId) {
       sets.push('paymentIntentId = :pi');
@@ -149,7 +151,7 @@ export class DynamoDbOrderStore implements OrderStore, OrderEventStore {
     return this.transition({
       Key: { orderId },
       UpdateExpression: `SET ${sets.join(', ')}`,
-      ConditionExpression: 'paymentStatus = :pending',
+      ConditionExpression: facts.paid ? 'paymentStatus IN (:pending, :expired, :failed)' : 'paymentStatus = :pending',
       ExpressionAttributeValues: values,
     });
   }

@@ -1,0 +1,107 @@
+import { CreateQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import Stripe from 'stripe';
+import { problemTypeUri } from '../../lambdas/shared/problem';
+import { createWebhookHandler } from '../../lambdas/webhooks/create-webhook-handler';
+import { LOCAL_CREDENTIALS } from '../../local/dynamodb';
+import { startSqsEmulator, type SqsEmulator } from '../../local/sqs-emulator/server';
+import { call } from '../support/harness';
+
+const SECRET = 'whsec_test_webhooks';
+let emulator: SqsEmulator;
+let sqs: SQSClient;
+let queueUrl: string;
+let receiver: ReturnType<typeof createWebhookHandler>;
+
+const stripeEvent = (id = `evt_${Math.random().toString(36).slice(2)}`) =>
+  JSON.stringify({ id, object: 'event', type: 'checkout.session.completed', created: 1_763_900_000, data: { object: { id: 'cs_test_1', object: 'checkout.session' } } });
+const sign = (payload: string, { secret = SECRET, timestamp = Math.floor(Date.now() / 1000) } = {}) =>
+  Stripe.webhooks.generateTestHeaderString({ payload, secret, timestamp });
+const deliver = (payload: string, headers: Record<string, string>, handler = receiver) =>
+  call(handler, { path: '/v1/webhooks/stripe', claims: null, headers: { 'Content-Type': 'application/json; charset=utf-8', ...headers }, body: payload });
+const drain = async () => {
+  const { Messages } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'] }));
+  return Messages ?? [];
+};
+
+beforeAll(async () => {
+  emulator = await startSqsEmulator();
+  sqs = new SQSClient({ endpoint: emulator.url, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
+  ({ QueueUrl: queueUrl } = (await sqs.send(new CreateQueueCommand({ QueueName: 'stripe-events' }))) as { QueueUrl: string });
+  receiver = createWebhookHandler({ sqs, queueUrl, webhookSigningSecret: async () => SECRET });
+});
+afterEach(async () => {
+  await drain();
+});
+afterAll(async () => {
+  sqs.destroy();
+  await emulator.close();
+});
+
+describe('POST /v1/webhooks/stripe', () => {
+  it('verifies, enqueues the raw event with its id, type and created, then acknowledges', async () => {
+    const payload = stripeEvent('evt_valid');
+    const response = await deliver(payload, { 'Stripe-Signature': sign(payload) });
+    expect(response).toMatchObject({ status: 200, body: { received: true } });
+    const [message] = await drain();
+    expect(message.Body).toBe(payload);
+    expect(message.MessageAttributes).toMatchObject({
+      stripeEventId: { StringValue: 'evt_valid' },
+      stripeEventType: { StringValue: 'checkout.session.completed' },
+      stripeEventCreated: { DataType: 'Number', StringValue: '1763900000' },
+    });
+  });
+
+  it('accepts a base64-encoded body (API Gateway binary media type)', async () => {
+    const payload = stripeEvent();
+    const response = await call(receiver, {
+      path: '/v1/webhooks/stripe',
+      claims: null,
+      headers: { 'Content-Type': 'application/octet-stream', 'Stripe-Signature': sign(payload) },
+      body: payload, // apiGatewayProxyEvent base64-encodes non-text media types
+    });
+    expect(response.status).toBe(200);
+    expect((await drain()).map((m) => m.Body)).toEqual([payload]);
+  });
+
+  it.each([
+    ['missing', () => ({})],
+    ['forged (another secret)', (p: string) => ({ 'Stripe-Signature': sign(p, { secret: 'whsec_attacker' }) })],
+    ['stale (older than 300 s)', (p: string) => ({ 'Stripe-Signature': sign(p, { timestamp: Math.floor(Date.now() / 1000) - 301 }) })],
+    ['garbage', () => ({ 'Stripe-Signature': 't=1,v1=abc' })],
+  ])('answers 400 for a %s signature and enqueues nothing', async (_, headers) => {
+    const payload = stripeEvent();
+    const response = await deliver(payload, headers(payload) as Record<string, string>);
+    expect(response.status).toBe(400);
+    expect(response.headers['content-type']).toBe('application/problem+json');
+    expect(response.body.type).toBe(problemTypeUri('invalidWebhookSignature'));
+    expect(await drain()).toHaveLength(0);
+  });
+
+  it('answers 400 when the body was changed after signing', async () => {
+    const payload = stripeEvent();
+    const header = sign(payload);
+    const response = await deliver(payload.replace('checkout.session.completed', 'charge.refunded'), { 'Stripe-Signature': header });
+    expect(response.status).toBe(400);
+    expect(await drain()).toHaveLength(0);
+  });
+
+  it('acknowledges a duplicate delivery too (the processor absorbs it)', async () => {
+    const payload = stripeEvent('evt_twice');
+    expect((await deliver(payload, { 'Stripe-Signature': sign(payload) })).status).toBe(200);
+    expect((await deliver(payload, { 'Stripe-Signature': sign(payload) })).status).toBe(200);
+    expect((await drain()).map((m) => m.MessageAttributes?.stripeEventId.StringValue)).toEqual(['evt_twice', 'evt_twice']);
+  });
+
+  it('answers 503 when SQS refuses the event, so Stripe retries it', async () => {
+    // A fault the emulator cannot be made to produce on demand: SendMessage fails.
+    const failing = new SQSClient({ region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
+    mockClient(failing).on(SendMessageCommand).rejects(Object.assign(new Error('Service Unavailable'), { name: 'ServiceUnavailable', $metadata: {} }));
+    const handler = createWebhookHandler({ sqs: failing, queueUrl, webhookSigningSecret: async () => SECRET });
+    const payload = stripeEvent();
+    const response = await deliver(payload, { 'Stripe-Signature': sign(payload) }, handler);
+    expect(response.status).toBe(503);
+    expect(response.headers['retry-after']).toBe('2');
+    expect(response.body.type).toBe(problemTypeUri('queueUnavailable'));
+  });
+});
