@@ -13,10 +13,12 @@ import {
 import { StringAttribute, UserPool, type IUserPool } from 'aws-cdk-lib/aws-cognito';
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { PaymentsStackConfig } from './config';
 import { PaymentsFunction } from './constructs/payments-function';
+import { ProcessedQueue } from './constructs/processed-queue';
 import { routes, type HandlerName } from './routes';
 import { idempotencyTable, ordersTable, type TableSchema } from './tables';
 
@@ -31,7 +33,8 @@ export class PaymentsStack extends Stack {
   readonly api: RestApi;
   readonly idempotencyTable: Table;
   readonly ordersTable: Table;
-  readonly functions: Record<HandlerName, PaymentsFunction>;
+  readonly functions: Record<HandlerName | 'events', PaymentsFunction>;
+  readonly events: ProcessedQueue;
 
   constructor(scope: Construct, id: string, props: PaymentsStackProps) {
     super(scope, id, props);
@@ -73,7 +76,46 @@ export class PaymentsStack extends Stack {
     });
     this.ordersTable.grant(orders, 'dynamodb:GetItem');
 
-    this.functions = { checkout, orders } as Record<HandlerName, PaymentsFunction>;
+    const refunds = new PaymentsFunction(this, 'RefundsFunction', {
+      ...shared,
+      handlerFolder: 'refunds',
+      timeout: Duration.seconds(25),
+      environment: {
+        ...shared.environment,
+        STRIPE_SECRET_NAME: config.stripeSecretName,
+        REFUND_IDEMPOTENCY_TTL_SECONDS: String(config.refundIdempotencyTtlSeconds),
+      },
+    });
+    this.idempotencyTable.grant(refunds, ...IDEMPOTENCY_ACTIONS);
+    this.ordersTable.grant(refunds, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    stripeSecret.grantRead(refunds);
+
+    const processorTimeout = Duration.seconds(30);
+    const processor = new PaymentsFunction(this, 'EventsFunction', {
+      ...shared,
+      handlerFolder: 'events',
+      timeout: processorTimeout,
+      environment: {
+        ...shared.environment,
+        STRIPE_EVENT_IDEMPOTENCY_TTL_SECONDS: String(config.stripeEventIdempotencyTtlSeconds),
+      },
+    });
+    this.events = new ProcessedQueue(this, 'StripeEvents', { consumerTimeout: processorTimeout, maxReceiveCount: config.maxReceiveCount });
+    processor.addEventSource(
+      new SqsEventSource(this.events.queue, { batchSize: 10, maxBatchingWindow: Duration.seconds(1), reportBatchItemFailures: true }),
+    );
+    this.idempotencyTable.grant(processor, ...IDEMPOTENCY_ACTIONS);
+    this.ordersTable.grant(processor, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query');
+
+    const webhooks = new PaymentsFunction(this, 'WebhooksFunction', {
+      ...shared,
+      handlerFolder: 'webhooks',
+      environment: { EVENTS_QUEUE_URL: this.events.queue.queueUrl, STRIPE_SECRET_NAME: config.stripeSecretName },
+    });
+    this.events.queue.grantSendMessages(webhooks);
+    stripeSecret.grantRead(webhooks);
+
+    this.functions = { checkout, orders, refunds, webhooks, events: processor };
 
     const userPool = this.userPool(config);
     const authorizer = new CognitoUserPoolsAuthorizer(this, 'Authorizer', { cognitoUserPools: [userPool] });
@@ -103,6 +145,8 @@ export class PaymentsStack extends Stack {
     new CfnOutput(this, 'IdempotencyTableName', { value: this.idempotencyTable.tableName });
     new CfnOutput(this, 'OrdersTableName', { value: this.ordersTable.tableName });
     new CfnOutput(this, 'UserPoolId', { value: userPool.userPoolId });
+    new CfnOutput(this, 'EventsQueueUrl', { value: this.events.queue.queueUrl });
+    new CfnOutput(this, 'EventsDeadLetterQueueUrl', { value: this.events.deadLetterQueue.queueUrl });
   }
 
   private table(id: string, schema: TableSchema, config: PaymentsStackConfig): Table {

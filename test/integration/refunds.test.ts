@@ -204,7 +204,7 @@ describe('POST /v1/refunds', () => {
     const created = await postRefund(newKey(), { orderId: order.orderId, amount: 300 });
     const stripeRefundId = (await store.getOrder(order.orderId))!.refunds[created.body.refundId].stripeRefundId!;
     await h.stripe.rawRequest('POST', `/v1/test_helpers/refunds/${stripeRefundId}/fail`, {});
-    const failureEvents = h.emulator.state.events.filter((e) => e.type.startsWith('refund.') && (e.data as any).object.id === stripeRefundId);
+    const failureEvents = h.emulator.state.events.filter((e) => String(e.type).startsWith('refund.') && (e.data as any).object.id === stripeRefundId);
     const processor = createEventProcessor({ dynamoDb: h.db.client, ordersTableName: TABLES.orders, idempotencyTableName: TABLES.idempotency });
     const bodies = failureEvents.map((e) => JSON.stringify(e));
     await processor(sqsEvent([...bodies, ...bodies]), lambdaContext('events'));

@@ -1,0 +1,72 @@
+import { Duration } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, TreatMissingData, type IAlarmAction } from 'aws-cdk-lib/aws-cloudwatch';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+export interface ProcessedQueueProps {
+  /** Timeout of the Lambda that consumes the queue; the visibility timeout is six times it, as AWS advises. */
+  readonly consumerTimeout: Duration;
+  /** Receives before a message moves to the DLQ. @default 5 */
+  readonly maxReceiveCount?: number;
+  /** Customer-managed key for both queues. @default SQS-managed encryption (SSE-SQS) */
+  readonly encryptionKey?: IKey;
+  /** How long messages wait in the DLQ for a redrive. @default Duration.days(14), the SQS maximum */
+  readonly deadLetterRetention?: Duration;
+  /** Alarm when the oldest message is older than this. @default Duration.minutes(5) */
+  readonly maxMessageAge?: Duration;
+  /** Where alarms notify. @default none */
+  readonly alarmActions?: IAlarmAction[];
+}
+
+/**
+ * Queue that feeds a Lambda, with a dead-letter queue, TLS-only policies, encryption, and alarms
+ * on DLQ depth and message age. Nothing is ever dropped: what cannot be processed waits in the
+ * DLQ for 14 days, and an alarm says so.
+ */
+export class ProcessedQueue extends Construct {
+  readonly queue: Queue;
+  readonly deadLetterQueue: Queue;
+  readonly deadLetterDepthAlarm: Alarm;
+  readonly oldestMessageAgeAlarm: Alarm;
+
+  constructor(scope: Construct, id: string, props: ProcessedQueueProps) {
+    super(scope, id);
+    const encryption = props.encryptionKey
+      ? { encryption: QueueEncryption.KMS, encryptionMasterKey: props.encryptionKey }
+      : { encryption: QueueEncryption.SQS_MANAGED };
+    this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
+      ...encryption,
+      enforceSSL: true,
+      retentionPeriod: props.deadLetterRetention ?? Duration.days(14),
+    });
+    this.queue = new Queue(this, 'Queue', {
+      ...encryption,
+      enforceSSL: true,
+      visibilityTimeout: Duration.seconds(props.consumerTimeout.toSeconds() * 6),
+      retentionPeriod: Duration.days(14),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
+    });
+
+    this.deadLetterDepthAlarm = new Alarm(this, 'DeadLetterDepthAlarm', {
+      alarmDescription: 'Stripe events are in the DLQ: they were retried and never applied. See docs/RUNBOOK.md.',
+      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    this.oldestMessageAgeAlarm = new Alarm(this, 'OldestMessageAgeAlarm', {
+      alarmDescription: 'Stripe events wait too long for processing. See docs/RUNBOOK.md.',
+      metric: this.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      threshold: (props.maxMessageAge ?? Duration.minutes(5)).toSeconds(),
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    for (const action of props.alarmActions ?? []) {
+      this.deadLetterDepthAlarm.addAlarmAction(action);
+      this.oldestMessageAgeAlarm.addAlarmAction(action);
+    }
+  }
+}

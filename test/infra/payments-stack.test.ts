@@ -1,0 +1,195 @@
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { configFromContext } from '../../lib/config';
+import { PaymentsStack } from '../../lib/payments-stack';
+import { routes } from '../../lib/routes';
+
+/** Synthesizes without bundling (esbuild output is not what these tests are about). */
+function synth(context: Record<string, unknown> = {}) {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [], ...context } });
+  const stack = new PaymentsStack(app, 'Test', { config: configFromContext(app.node) });
+  return { stack, template: Template.fromStack(stack) };
+}
+
+const { stack, template } = synth();
+const resources = (type: string) => template.findResources(type);
+const functionLogicalId = (construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as never);
+
+/** The IAM statements attached (through policies) to one function's role. */
+function statementsOf(fn: keyof PaymentsStack['functions']) {
+  const roleRef = (stack.resolve((stack.functions[fn].role!.node.defaultChild as { ref: string }).ref) as { Ref: string }).Ref;
+  return Object.values(resources('AWS::IAM::Policy'))
+    .filter((policy) => (policy.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === roleRef))
+    .flatMap((policy) => policy.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]);
+}
+const actionsOf = (fn: keyof PaymentsStack['functions']) => statementsOf(fn).flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])).sort();
+
+describe('tables', () => {
+  it('idempotency table: key id, TTL on expiration, on-demand, PITR, retained', () => {
+    template.hasResource('AWS::DynamoDB::Table', {
+      Properties: Match.objectLike({
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        TimeToLiveSpecification: { AttributeName: 'expiration', Enabled: true },
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+      }),
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
+  });
+
+  it('orders table: key orderId, index by payment intent, retained', () => {
+    template.hasResource('AWS::DynamoDB::Table', {
+      Properties: Match.objectLike({
+        KeySchema: [{ AttributeName: 'orderId', KeyType: 'HASH' }],
+        GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'byPaymentIntent', KeySchema: [{ AttributeName: 'paymentIntentId', KeyType: 'HASH' }] })],
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      }),
+      DeletionPolicy: 'Retain',
+    });
+  });
+
+  it('removes tables on delete only when the context flag says so', () => {
+    const destroyable = synth({ removeTablesOnDelete: 'true' }).template;
+    expect(Object.values(destroyable.findResources('AWS::DynamoDB::Table')).map((t) => t.DeletionPolicy)).toEqual(['Delete', 'Delete']);
+  });
+});
+
+describe('functions', () => {
+  it('run Node.js 22 on arm64, with X-Ray and an explicit log group', () => {
+    const functions = Object.values(resources('AWS::Lambda::Function')).filter((f) => f.Properties.Handler === 'index.handler');
+    expect(functions).toHaveLength(5);
+    for (const fn of functions) {
+      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' } });
+      expect(fn.Properties.LoggingConfig.LogGroup).toBeDefined();
+    }
+  });
+
+  it('hold no secret in any environment value: only the secret name', () => {
+    for (const fn of Object.values(resources('AWS::Lambda::Function'))) {
+      const variables = (fn.Properties.Environment?.Variables ?? {}) as Record<string, unknown>;
+      for (const [name, value] of Object.entries(variables)) {
+        expect(name).not.toMatch(/^STRIPE_(SECRET_KEY|WEBHOOK_SECRET|API_KEY)$/);
+        expect(JSON.stringify(value)).not.toMatch(/sk_(test|live)_|whsec_|rk_(test|live)_/);
+      }
+    }
+    const checkoutVariables = resources('AWS::Lambda::Function')[functionLogicalId(stack.functions.checkout)].Properties.Environment.Variables;
+    expect(checkoutVariables.STRIPE_SECRET_NAME).toBe('payments/stripe');
+  });
+});
+
+describe('API', () => {
+  it('puts every route of the route table behind its authorizer, the webhook behind none', () => {
+    const methods = Object.values(resources('AWS::ApiGateway::Method')).filter((m) => m.Properties.HttpMethod !== 'OPTIONS');
+    expect(methods).toHaveLength(routes.length);
+    const authorizerId = Object.keys(resources('AWS::ApiGateway::Authorizer'))[0];
+    for (const method of methods) {
+      const path = JSON.stringify(method.Properties.ResourceId);
+      const isWebhook = method.Properties.HttpMethod === 'POST' && path.includes('stripe');
+      if (isWebhook) {
+        expect(method.Properties.AuthorizationType).toBe('NONE');
+      } else {
+        expect(method.Properties).toMatchObject({ AuthorizationType: 'COGNITO_USER_POOLS', AuthorizerId: { Ref: authorizerId } });
+      }
+    }
+    template.hasResourceProperties('AWS::ApiGateway::Authorizer', { Type: 'COGNITO_USER_POOLS' });
+  });
+
+  it('creates a user pool with an immutable tenant attribute, or uses the one given by ARN', () => {
+    template.hasResourceProperties('AWS::Cognito::UserPool', {
+      Schema: Match.arrayWith([Match.objectLike({ Name: 'tenant_id', Mutable: false })]),
+      AdminCreateUserConfig: { AllowAdminCreateUserOnly: true },
+    });
+    const arn = 'arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbCdEf123';
+    const existing = synth({ cognitoUserPoolArn: arn }).template;
+    existing.resourceCountIs('AWS::Cognito::UserPool', 0);
+    existing.hasResourceProperties('AWS::ApiGateway::Authorizer', { ProviderARNs: [arn] });
+  });
+
+  it('outputs the API URL and the table names', () => {
+    for (const output of ['ApiUrl', 'IdempotencyTableName', 'OrdersTableName', 'EventsQueueUrl', 'EventsDeadLetterQueueUrl']) template.hasOutput(output, {});
+  });
+});
+
+describe('Stripe events queue', () => {
+  const queues = () => Object.entries(resources('AWS::SQS::Queue'));
+  const dlqId = () => queues().find(([id]) => id.includes('DeadLetter'))![0];
+  const mainQueue = () => queues().find(([id]) => !id.includes('DeadLetter'))![1];
+
+  it('redrives to the DLQ after 5 receives, configurable', () => {
+    expect(mainQueue().Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [dlqId(), 'Arn'] }, maxReceiveCount: 5 });
+    const custom = synth({ maxReceiveCount: '8' }).template;
+    const customMain = Object.entries(custom.findResources('AWS::SQS::Queue')).find(([id]) => !id.includes('DeadLetter'))![1];
+    expect(customMain.Properties.RedrivePolicy.maxReceiveCount).toBe(8);
+  });
+
+  it('has a visibility timeout of at least 6x the processor timeout, and SSE on both queues', () => {
+    const processorTimeout = resources('AWS::Lambda::Function')[functionLogicalId(stack.functions.events)].Properties.Timeout;
+    expect(mainQueue().Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * processorTimeout);
+    for (const [, queue] of queues()) expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+  });
+
+  it('denies non-TLS access to both queues', () => {
+    const policies = Object.values(resources('AWS::SQS::QueuePolicy'));
+    expect(policies).toHaveLength(2);
+    for (const policy of policies) {
+      expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
+        expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      );
+    }
+  });
+
+  it('feeds the processor in batches with ReportBatchItemFailures', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: functionLogicalId(stack.functions.events) },
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+  });
+
+  it('alarms on DLQ depth > 0 and on the age of the oldest message', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId(), 'QueueName'] } }],
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateAgeOfOldestMessage', Threshold: 300 });
+  });
+});
+
+describe('least privilege', () => {
+  const IDEMPOTENCY = ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
+  const SECRET = ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'];
+  const XRAY = ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'];
+
+  it.each([
+    ['checkout', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:PutItem', ...SECRET, ...XRAY]],
+    ['orders', ['dynamodb:GetItem', ...XRAY]],
+    ['refunds', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...SECRET, ...XRAY]],
+    ['webhooks', ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage', ...SECRET, ...XRAY]],
+    [
+      'events',
+      [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', ...XRAY],
+    ],
+  ] as const)('%s gets exactly the actions it uses', (fn, expected) => {
+    expect(actionsOf(fn)).toEqual([...expected].sort());
+  });
+
+  it('grants no wildcard action, and wildcard resources only where AWS requires them (X-Ray)', () => {
+    for (const fn of Object.keys(stack.functions) as (keyof PaymentsStack['functions'])[]) {
+      for (const statement of statementsOf(fn)) {
+        const actions = Array.isArray(statement.Action) ? statement.Action : [statement.Action];
+        actions.forEach((action) => expect(action).not.toContain('*'));
+        if (statement.Resource === '*') expect(actions.every((a) => a.startsWith('xray:'))).toBe(true);
+      }
+    }
+  });
+
+  it('the webhook receiver can only send to the queue, and touches no table', () => {
+    const statements = statementsOf('webhooks');
+    expect(JSON.stringify(statements)).not.toContain('dynamodb');
+    expect(actionsOf('webhooks')).not.toContain('sqs:ReceiveMessage');
+  });
+});
