@@ -17,7 +17,7 @@ const functionLogicalId = (construct: { node: { defaultChild?: unknown } }) => s
 
 /** The IAM statements attached (through policies) to one function's role. */
 function statementsOf(fn: keyof PaymentsStack['functions']) {
-  const roleRef = (stack.resolve((stack.functions[fn].role!.node.defaultChild as { ref: string }).ref) as { Ref: string }).Ref;
+  const roleRef = (stack.resolve((stack.functions[fn].role!.node.defaultChild as unknown as { ref: string }).ref) as { Ref: string }).Ref;
   return Object.values(resources('AWS::IAM::Policy'))
     .filter((policy) => (policy.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === roleRef))
     .flatMap((policy) => policy.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]);

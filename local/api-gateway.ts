@@ -1,0 +1,120 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { problemBody, type ProblemKind } from '../lambdas/shared/problem';
+import { routes, type HandlerName, type RouteDefinition } from '../lib/routes';
+import { apiGatewayProxyEvent } from './api-gateway-event';
+import { lambdaContext } from './lambda-context';
+
+export type ProxyHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+
+/** API Gateway's own limit on a request body. */
+const MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+const routeMatchers = routes.map((route) => ({
+  route,
+  names: [...route.resource.matchAll(/\{(\w+)\}/g)].map((m) => m[1]),
+  pattern: new RegExp(`^${route.resource.replace(/\{\w+\}/g, '([^/]+)')}$`),
+}));
+
+/**
+ * Decodes a Cognito JWT's claims WITHOUT verifying its signature: local only. The deployed
+ * stack's Cognito authorizer verifies signature, issuer and expiry; here only expiry is checked.
+ */
+export function claimsFromAuthorization(header: string | undefined): Record<string, string> | undefined {
+  const match = /^Bearer ([\w-]+)\.([\w-]+)\.([\w-]*)$/.exec(header?.trim() ?? '');
+  if (!match) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(match[2], 'base64url').toString('utf8')) as Record<string, unknown>;
+    if (typeof claims.exp === 'number' && claims.exp * 1000 < Date.now()) return undefined;
+    // Cognito hands claims to Lambda as strings.
+    return Object.fromEntries(Object.entries(claims).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A local REST API: the routes of lib/routes.ts, the proxy events API Gateway builds, the Cognito
+ * authorizer's 401, and its gateway responses as problem+json (as the deployed stack sets them).
+ */
+export class LocalApiGateway {
+  private readonly server: Server;
+  private handlers: Partial<Record<HandlerName, ProxyHandler>> = {};
+
+  constructor() {
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((error: unknown) => {
+        console.error('[api-gateway] handler crashed', error);
+        if (!res.headersSent) this.gatewayProblem(res, 'internalError', 502);
+      });
+    });
+  }
+
+  async listen(port: number, host = '127.0.0.1'): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => resolve());
+    });
+    return `http://${host}:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Handlers attach after listening: the Stripe emulator needs our URL before they can load. */
+  use(handlers: Partial<Record<HandlerName, ProxyHandler>>): void {
+    this.handlers = handlers;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.closeAllConnections();
+      this.server.close(() => resolve());
+    });
+  }
+
+  private gatewayProblem(res: ServerResponse, kind: ProblemKind, status?: number) {
+    const body = problemBody(kind);
+    res.writeHead(status ?? body.status, { 'Content-Type': 'application/problem+json' });
+    res.end(JSON.stringify({ ...body, status: status ?? body.status }));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse) {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const candidates = routeMatchers.filter((m) => m.pattern.test(url.pathname));
+    if (candidates.length === 0) return this.gatewayProblem(res, 'routeNotFound');
+    const matched = candidates.find((m) => m.route.method === req.method);
+    if (!matched) return this.gatewayProblem(res, 'methodNotAllowed');
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_BODY_BYTES) return this.gatewayProblem(res, 'payloadTooLarge');
+      chunks.push(chunk as Buffer);
+    }
+    const { route } = matched;
+    const claims = route.authorized ? claimsFromAuthorization(req.headers.authorization) : undefined;
+    if (route.authorized && !claims) return this.gatewayProblem(res, 'unauthorized');
+
+    const handler = this.handlers[route.handler];
+    if (!handler) return this.gatewayProblem(res, 'internalError', 502);
+    const values = matched.pattern.exec(url.pathname)!.slice(1);
+    const headers: Record<string, string[]> = {};
+    for (let i = 0; i < req.rawHeaders.length; i += 2) (headers[req.rawHeaders[i]] ??= []).push(req.rawHeaders[i + 1]);
+    const event = apiGatewayProxyEvent({
+      method: route.method,
+      path: url.pathname,
+      resource: route.resource,
+      pathParameters: matched.names.length ? Object.fromEntries(matched.names.map((n, i) => [n, decodeURIComponent(values[i])])) : null,
+      headers,
+      query: url.searchParams,
+      body: chunks.length ? Buffer.concat(chunks) : null,
+      claims,
+      sourceIp: req.socket.remoteAddress,
+    });
+    const response = await handler(event, lambdaContext(`local-${route.handler}`, 29_000));
+    res.writeHead(response.statusCode, { ...(response.headers as Record<string, string>) });
+    res.end(response.isBase64Encoded ? Buffer.from(response.body, 'base64') : response.body);
+  }
+}
+
+export type { RouteDefinition };
