@@ -71,7 +71,7 @@ describe('objects', () => {
       ['price', createdPrice, /^price_/],
     ];
     for (const [name, object, prefix] of shapes) {
-      expect(Object.keys(object).sort()).toEqual((objectKeys as Record<string, string[]>)[name]);
+      expect(Object.keys(object).sort()).toEqual((objectKeys as unknown as Record<string, string[]>)[name]);
       expect((object as { id: string }).id).toMatch(prefix);
       expect((object as { object: string }).object).toBe(name);
     }
