@@ -1,0 +1,62 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import Stripe from 'stripe';
+import { apiClient } from '../support/http-client';
+
+/** `npm start` as a developer runs it: banner, ready line, Ctrl-C, and --persist across restarts. */
+const dataDir = mkdtempSync(path.join(tmpdir(), 'payments-data-'));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  urls: { api: string; stripe: string };
+}
+
+async function start(): Promise<Started> {
+  const child = spawn(path.join('node_modules', '.bin', 'tsx'), ['local/start.ts', '--persist', dataDir], {
+    env: { ...process.env, PORT: '0', STRIPE_EMULATOR_PORT: '0', SQS_PORT: '0', DYNAMODB_PORT: '0', POWERTOOLS_LOG_LEVEL: 'WARN', STRIPE_SECRET_KEY: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ready line:\n${output}`)), 60_000);
+    child.stdout!.on('data', () => {
+      if (/^ready /m.test(output)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}:\n${output}`)));
+  });
+  const api = /^ready (\S+)/m.exec(output)![1];
+  const stripe = /Stripe\s+(http:\/\/\S+)/.exec(output)![1];
+  return { child, output: () => output, urls: { api, stripe } };
+}
+
+async function stop({ child }: Started): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGINT');
+  return exited;
+}
+
+it('starts, prints every URL, stops cleanly on Ctrl-C, and keeps data with --persist', async () => {
+  const first = await start();
+  expect(first.output()).toMatch(/WITHOUT verifying its signature/);
+  for (const label of ['API', 'Stripe', 'SQS', 'DynamoDB']) expect(first.output()).toMatch(new RegExp(`^\\s+${label}\\s+http://`, 'm'));
+  const { hostname, port } = new URL(first.urls.stripe);
+  const stripe = new Stripe('sk_test_x', { host: hostname, port, protocol: 'http' });
+  const price = await stripe.prices.create({ currency: 'eur', unit_amount: 500, product_data: { name: 'Persisted' } });
+  const created = await apiClient(first.urls.api).post('/v1/checkouts', { lineItems: [{ price: price.id, quantity: 1 }], successUrl: 'https://s.example/', cancelUrl: 'https://s.example/' });
+  expect(created.status).toBe(201);
+  expect(await stop(first)).toBe(0);
+
+  const second = await start();
+  const order = await apiClient(second.urls.api).get(`/v1/orders/${created.body.orderId}`);
+  expect(order).toMatchObject({ status: 200, body: { orderId: created.body.orderId, amountTotal: 500 } });
+  expect(await stop(second)).toBe(0);
+}, 120_000);
