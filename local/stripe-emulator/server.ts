@@ -402,8 +402,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
 
     const requestId = stripeId('req', 14);
     const headers = { 'Request-Id': requestId };
-    const auth = req.headers.authorization ?? '';
-    if (!/^Bearer (sk|rk)_test_\w+$/.test(auth)) {
+    if (!/^(sk|rk)_test_\w+$/.test(apiKeyOf(req.headers.authorization))) {
       return send(res, 401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided. The emulator accepts test-mode keys (sk_test_…).' } }, headers);
     }
     state.requests.push({ method, path: url.pathname, idempotencyKey: (req.headers['idempotency-key'] as string | undefined) ?? null });
@@ -469,6 +468,14 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
         server.close(() => resolve());
       }),
   };
+}
+
+/** Stripe takes the key as a Bearer token or as the Basic-auth user name (`curl -u sk_test_…:`). */
+function apiKeyOf(header: string | undefined): string {
+  const [scheme, value = ''] = (header ?? '').split(' ');
+  if (scheme === 'Bearer') return value;
+  if (scheme === 'Basic') return Buffer.from(value, 'base64').toString('utf8').split(':')[0];
+  return '';
 }
 
 /** A bare "hosted checkout" page so the checkoutUrl of a local session opens somewhere useful. */
