@@ -1,5 +1,5 @@
 /** Tests by kind: each jest project can run alone (`npx jest --selectProjects unit`). */
-const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
+const transform = { '^.+\\.ts$': '<rootDir>/test/support/esbuild-jest-transform.js' };
 const project = (name, extra = {}) => ({
   displayName: name,
   testMatch: [`<rootDir>/test/${name}/**/*.test.ts`],
