@@ -4,7 +4,7 @@ import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempo
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { applyStripeEvent, parseStripeEvent, type StripeEvent } from '../domain/stripe-events';
+import { applyStripeEvent, parseStripeEvent, type EventOutcome, type StripeEvent } from '../domain/stripe-events';
 import { logger, metrics } from '../shared/observability';
 import { DynamoDbOrderStore } from '../shared/order-store';
 
@@ -16,7 +16,12 @@ export interface EventProcessorDeps {
   eventIdempotencyTtlSeconds?: number;
 }
 
-const DUPLICATE = 'duplicate';
+/** What the idempotency record keeps per event; a duplicate delivery gets it back, marked. */
+interface AppliedEvent {
+  outcome: EventOutcome;
+  orderId: string | null;
+  duplicate?: true;
+}
 
 /**
  * SQS → orders. Each record is applied at most once per Stripe event id (a Stripe redelivery is
@@ -29,9 +34,13 @@ export function createEventProcessor(deps: EventProcessorDeps) {
     eventKeyJmesPath: 'id',
     throwOnNoIdempotencyKey: true,
     expiresAfterSeconds: deps.eventIdempotencyTtlSeconds ?? 7 * 86_400,
-    responseHook: () => DUPLICATE,
+    responseHook: (stored) => ({ ...(stored as object), duplicate: true }),
   });
-  const applyOnce = makeIdempotent((event: StripeEvent) => applyStripeEvent(event, store).then(({ outcome }) => outcome), {
+  const apply = async (event: StripeEvent): Promise<AppliedEvent> => {
+    const { outcome, orderId } = await applyStripeEvent(event, store);
+    return { outcome, orderId: orderId ?? null };
+  };
+  const applyOnce = makeIdempotent(apply, {
     persistenceStore: new DynamoDBPersistenceLayer({ tableName: deps.idempotencyTableName, awsSdkV3Client: deps.dynamoDb }),
     config,
     keyPrefix: 'stripe-event',
@@ -42,9 +51,9 @@ export function createEventProcessor(deps: EventProcessorDeps) {
     let event: StripeEvent | undefined;
     try {
       event = parseStripeEvent(record.body);
-      const outcome: string = await applyOnce(event);
-      metrics.addMetric(outcome === DUPLICATE ? 'StripeEventDuplicate' : outcome === 'ignored' ? 'StripeEventIgnored' : 'StripeEventProcessed', MetricUnit.Count, 1);
-      logger.info('Stripe event handled', { stripeEventId: event.id, stripeEventType: event.type, outcome, ms: Date.now() - started });
+      const { outcome, orderId, duplicate } = (await applyOnce(event)) as AppliedEvent;
+      metrics.addMetric(duplicate ? 'StripeEventDuplicate' : outcome === 'ignored' ? 'StripeEventIgnored' : 'StripeEventProcessed', MetricUnit.Count, 1);
+      logger.info('Stripe event handled', { stripeEventId: event.id, stripeEventType: event.type, orderId, outcome, duplicate: duplicate ?? false, ms: Date.now() - started });
     } catch (error) {
       metrics.addMetric('StripeEventFailed', MetricUnit.Count, 1);
       logger.warn('Stripe event failed; SQS will retry it', {
