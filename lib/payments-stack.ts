@@ -1,40 +1,35 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import {
-  AccessLogFormat,
-  AuthorizationType,
-  CognitoUserPoolsAuthorizer,
-  EndpointType,
-  LambdaIntegration,
-  LogGroupLogDestination,
-  MethodLoggingLevel,
-  RestApi,
-  type IResource,
-} from 'aws-cdk-lib/aws-apigateway';
+import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { StringAttribute, UserPool, type IUserPool } from 'aws-cdk-lib/aws-cognito';
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { PaymentsStackConfig } from './config';
+import { Operations } from './constructs/operations';
+import { PaymentsApi } from './constructs/payments-api';
 import { PaymentsFunction } from './constructs/payments-function';
 import { ProcessedQueue } from './constructs/processed-queue';
-import { routes, type HandlerName } from './routes';
+import type { HandlerName } from './routes';
 import { idempotencyTable, ordersTable, type TableSchema } from './tables';
 
 export interface PaymentsStackProps extends StackProps {
   readonly config: PaymentsStackConfig;
 }
 
-/** DynamoDB actions each handler performs; grants are exactly these, on exactly its tables. */
+/** What Powertools idempotency does to its table. */
 const IDEMPOTENCY_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
 
 export class PaymentsStack extends Stack {
-  readonly api: RestApi;
+  readonly api: PaymentsApi;
   readonly idempotencyTable: Table;
   readonly ordersTable: Table;
   readonly functions: Record<HandlerName | 'events', PaymentsFunction>;
   readonly events: ProcessedQueue;
+  readonly operations: Operations;
+  readonly encryptionKey?: Key;
 
   constructor(scope: Construct, id: string, props: PaymentsStackProps) {
     super(scope, id, props);
@@ -42,6 +37,10 @@ export class PaymentsStack extends Stack {
     const prod = config.stage === 'prod';
     const logRetention = prod ? RetentionDays.ONE_YEAR : RetentionDays.ONE_MONTH;
 
+    if (config.kmsEncryption) {
+      this.encryptionKey = new Key(this, 'DataKey', { enableKeyRotation: true, description: 'Payments tables, queues and alarm topic', removalPolicy: RemovalPolicy.RETAIN });
+      this.encryptionKey.grant(new ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+    }
     this.idempotencyTable = this.table('IdempotencyTable', idempotencyTable, config);
     this.ordersTable = this.table('OrdersTable', ordersTable, config);
     const stripeSecret = Secret.fromSecretNameV2(this, 'StripeSecret', config.stripeSecretName);
@@ -49,45 +48,32 @@ export class PaymentsStack extends Stack {
     const shared = {
       logRetention,
       logLevel: prod ? 'INFO' : 'DEBUG',
-      environment: {
-        ORDERS_TABLE_NAME: this.ordersTable.tableName,
-        IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName,
-      },
+      tables: { ORDERS_TABLE_NAME: this.ordersTable.tableName, IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName },
     };
+    // API Gateway gives up after 29 s; leave room for Stripe's own timeout and one retry.
+    const stripeTimeout = Duration.seconds(25);
+
     const checkout = new PaymentsFunction(this, 'CheckoutFunction', {
       ...shared,
       handlerFolder: 'checkout',
-      // API Gateway gives up after 29 s; leave room for Stripe's own timeout and one retry.
-      timeout: Duration.seconds(25),
-      environment: {
-        ...shared.environment,
-        STRIPE_SECRET_NAME: config.stripeSecretName,
-        CHECKOUT_IDEMPOTENCY_TTL_SECONDS: String(config.checkoutIdempotencyTtlSeconds),
-      },
+      timeout: stripeTimeout,
+      environment: { ...shared.tables, STRIPE_SECRET_NAME: config.stripeSecretName, CHECKOUT_IDEMPOTENCY_TTL_SECONDS: String(config.checkoutIdempotencyTtlSeconds) },
     });
-    this.idempotencyTable.grant(checkout, ...IDEMPOTENCY_ACTIONS);
-    this.ordersTable.grant(checkout, 'dynamodb:PutItem', 'dynamodb:GetItem');
+    this.allow(checkout, this.idempotencyTable, IDEMPOTENCY_ACTIONS);
+    this.allow(checkout, this.ordersTable, ['dynamodb:PutItem', 'dynamodb:GetItem']);
     stripeSecret.grantRead(checkout);
 
-    const orders = new PaymentsFunction(this, 'OrdersFunction', {
-      ...shared,
-      handlerFolder: 'orders',
-      environment: { ORDERS_TABLE_NAME: this.ordersTable.tableName },
-    });
-    this.ordersTable.grant(orders, 'dynamodb:GetItem');
+    const orders = new PaymentsFunction(this, 'OrdersFunction', { ...shared, handlerFolder: 'orders', environment: { ORDERS_TABLE_NAME: this.ordersTable.tableName } });
+    this.allow(orders, this.ordersTable, ['dynamodb:GetItem']);
 
     const refunds = new PaymentsFunction(this, 'RefundsFunction', {
       ...shared,
       handlerFolder: 'refunds',
-      timeout: Duration.seconds(25),
-      environment: {
-        ...shared.environment,
-        STRIPE_SECRET_NAME: config.stripeSecretName,
-        REFUND_IDEMPOTENCY_TTL_SECONDS: String(config.refundIdempotencyTtlSeconds),
-      },
+      timeout: stripeTimeout,
+      environment: { ...shared.tables, STRIPE_SECRET_NAME: config.stripeSecretName, REFUND_IDEMPOTENCY_TTL_SECONDS: String(config.refundIdempotencyTtlSeconds) },
     });
-    this.idempotencyTable.grant(refunds, ...IDEMPOTENCY_ACTIONS);
-    this.ordersTable.grant(refunds, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    this.allow(refunds, this.idempotencyTable, IDEMPOTENCY_ACTIONS);
+    this.allow(refunds, this.ordersTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
     stripeSecret.grantRead(refunds);
 
     const processorTimeout = Duration.seconds(30);
@@ -95,58 +81,67 @@ export class PaymentsStack extends Stack {
       ...shared,
       handlerFolder: 'events',
       timeout: processorTimeout,
-      environment: {
-        ...shared.environment,
-        STRIPE_EVENT_IDEMPOTENCY_TTL_SECONDS: String(config.stripeEventIdempotencyTtlSeconds),
-      },
+      environment: { ...shared.tables, STRIPE_EVENT_IDEMPOTENCY_TTL_SECONDS: String(config.stripeEventIdempotencyTtlSeconds) },
     });
-    this.events = new ProcessedQueue(this, 'StripeEvents', { consumerTimeout: processorTimeout, maxReceiveCount: config.maxReceiveCount });
-    processor.addEventSource(
-      new SqsEventSource(this.events.queue, { batchSize: 10, maxBatchingWindow: Duration.seconds(1), reportBatchItemFailures: true }),
-    );
-    this.idempotencyTable.grant(processor, ...IDEMPOTENCY_ACTIONS);
-    this.ordersTable.grant(processor, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query');
+    this.events = new ProcessedQueue(this, 'StripeEvents', { consumerTimeout: processorTimeout, maxReceiveCount: config.maxReceiveCount, encryptionKey: this.encryptionKey });
+    processor.addEventSource(new SqsEventSource(this.events.queue, { batchSize: 10, maxBatchingWindow: Duration.seconds(1), reportBatchItemFailures: true }));
+    this.allow(processor, this.idempotencyTable, IDEMPOTENCY_ACTIONS);
+    this.allow(processor, this.ordersTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query'], ordersTable.paymentIntentIndex);
 
     const webhooks = new PaymentsFunction(this, 'WebhooksFunction', {
       ...shared,
       handlerFolder: 'webhooks',
       environment: { EVENTS_QUEUE_URL: this.events.queue.queueUrl, STRIPE_SECRET_NAME: config.stripeSecretName },
     });
-    this.events.queue.grantSendMessages(webhooks);
+    webhooks.addToRolePolicy(new PolicyStatement({ actions: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], resources: [this.events.queue.queueArn] }));
+    this.allowKey(webhooks, ['kms:GenerateDataKey', 'kms:Decrypt']);
     stripeSecret.grantRead(webhooks);
 
     this.functions = { checkout, orders, refunds, webhooks, events: processor };
-
-    const userPool = this.userPool(config);
-    const authorizer = new CognitoUserPoolsAuthorizer(this, 'Authorizer', { cognitoUserPools: [userPool] });
-    const accessLogs = new LogGroup(this, 'ApiAccessLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
-    this.api = new RestApi(this, 'Api', {
-      restApiName: `${id}-api`,
-      endpointTypes: [EndpointType.REGIONAL],
-      deployOptions: {
-        stageName: config.stage,
-        tracingEnabled: true,
-        metricsEnabled: true,
-        loggingLevel: MethodLoggingLevel.ERROR,
-        dataTraceEnabled: false, // full request logging would write bodies and tokens to logs
-        accessLogDestination: new LogGroupLogDestination(accessLogs),
-        accessLogFormat: AccessLogFormat.jsonWithStandardFields(),
-      },
-      cloudWatchRole: true,
-    });
-    for (const route of routes) {
-      const resource = route.resource.split('/').filter(Boolean).reduce<IResource>((parent, part) => parent.getResource(part) ?? parent.addResource(part), this.api.root);
-      resource.addMethod(route.method, new LambdaIntegration(this.functions[route.handler]), route.authorized
-        ? { authorizer, authorizationType: AuthorizationType.COGNITO }
-        : { authorizationType: AuthorizationType.NONE });
+    for (const fn of Object.values(this.functions)) {
+      Validations.of(fn).acknowledge({ id: 'AwsSolutions-L1', reason: 'Pinned to Node.js 22 on purpose: the runtime the code is tested on (with Node 20 locally); upgrades are a deliberate change.' });
+      Validations.of(fn.role!).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.',
+      });
     }
 
-    new CfnOutput(this, 'ApiUrl', { value: this.api.url });
+    const userPool = this.userPool(config);
+    this.api = new PaymentsApi(this, 'Http', {
+      handlers: { checkout, orders, refunds, webhooks },
+      userPool,
+      stageName: config.stage,
+      logRetention,
+      throttle: config.apiThrottle,
+      webhookThrottle: config.webhookThrottle,
+      waf: config.enableWaf ? { requestsPerIpPer5Minutes: config.wafRequestsPerIpPer5Minutes } : undefined,
+    });
+    this.operations = new Operations(this, 'Operations', {
+      api: this.api.restApi,
+      events: this.events,
+      processor,
+      alarmEmail: config.alarmEmail,
+      encryptionKey: this.encryptionKey,
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.restApi.url });
     new CfnOutput(this, 'IdempotencyTableName', { value: this.idempotencyTable.tableName });
     new CfnOutput(this, 'OrdersTableName', { value: this.ordersTable.tableName });
     new CfnOutput(this, 'UserPoolId', { value: userPool.userPoolId });
     new CfnOutput(this, 'EventsQueueUrl', { value: this.events.queue.queueUrl });
     new CfnOutput(this, 'EventsDeadLetterQueueUrl', { value: this.events.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.operations.alarmTopic.topicArn });
+  }
+
+  /** Exactly these actions on exactly this table (and the one index it queries), nothing wider. */
+  private allow(fn: PaymentsFunction, table: Table, actions: string[], indexName?: string) {
+    fn.addToRolePolicy(new PolicyStatement({ actions, resources: [table.tableArn, ...(indexName ? [`${table.tableArn}/index/${indexName}`] : [])] }));
+    this.allowKey(fn, ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey']);
+  }
+
+  /** With kmsEncryption, the named key actions (no wildcards) on the data key. */
+  private allowKey(fn: PaymentsFunction, actions: string[]) {
+    if (this.encryptionKey) fn.addToRolePolicy(new PolicyStatement({ actions, resources: [this.encryptionKey.keyArn] }));
   }
 
   private table(id: string, schema: TableSchema, config: PaymentsStackConfig): Table {
@@ -155,23 +150,19 @@ export class PaymentsStack extends Stack {
       billingMode: BillingMode.PAY_PER_REQUEST,
       timeToLiveAttribute: schema.ttlAttribute,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      encryption: TableEncryption.AWS_MANAGED,
+      ...(this.encryptionKey ? { encryption: TableEncryption.CUSTOMER_MANAGED, encryptionKey: this.encryptionKey } : { encryption: TableEncryption.AWS_MANAGED }),
       deletionProtection: config.stage === 'prod',
       removalPolicy: config.removeTablesOnDelete ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
     });
     for (const index of schema.indexes) {
-      table.addGlobalSecondaryIndex({
-        indexName: index.name,
-        partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
-        projectionType: ProjectionType.KEYS_ONLY,
-      });
+      table.addGlobalSecondaryIndex({ indexName: index.name, partitionKey: { name: index.partitionKey, type: AttributeType.STRING }, projectionType: ProjectionType.KEYS_ONLY });
     }
     return table;
   }
 
   private userPool(config: PaymentsStackConfig): IUserPool {
     if (config.cognitoUserPoolArn) return UserPool.fromUserPoolArn(this, 'UserPool', config.cognitoUserPoolArn);
-    return new UserPool(this, 'UserPool', {
+    const pool = new UserPool(this, 'UserPool', {
       selfSignUpEnabled: false,
       signInAliases: { email: true },
       // The tenant is assigned by an administrator and cannot be changed by its user.
@@ -179,5 +170,8 @@ export class PaymentsStack extends Stack {
       passwordPolicy: { minLength: 12, requireDigits: true, requireLowercase: true, requireUppercase: true, requireSymbols: true },
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    Validations.of(pool).acknowledge({ id: 'AwsSolutions-COG2', reason: 'MFA policy belongs to the identity team that owns the pool; production deployments pass their own pool with cognitoUserPoolArn.' });
+    Validations.of(pool).acknowledge({ id: 'AwsSolutions-COG8', reason: 'The Plus feature plan (threat protection) is a per-user cost decision for the deployer; pass a Plus pool with cognitoUserPoolArn.' });
+    return pool;
   }
 }

@@ -12,11 +12,13 @@ export interface RouteDefinition {
   readonly handler: HandlerName;
   /** Cognito-authorized. The Stripe webhook is not: its signature is its authentication. */
   readonly authorized: boolean;
+  /** Schema in docs/openapi.yaml that API Gateway validates the JSON body against. */
+  readonly bodySchema?: 'CheckoutRequest' | 'RefundRequest';
 }
 
 export const routes: readonly RouteDefinition[] = [
-  { method: 'POST', resource: '/v1/checkouts', handler: 'checkout', authorized: true },
+  { method: 'POST', resource: '/v1/checkouts', handler: 'checkout', authorized: true, bodySchema: 'CheckoutRequest' },
   { method: 'GET', resource: '/v1/orders/{orderId}', handler: 'orders', authorized: true },
-  { method: 'POST', resource: '/v1/refunds', handler: 'refunds', authorized: true },
+  { method: 'POST', resource: '/v1/refunds', handler: 'refunds', authorized: true, bodySchema: 'RefundRequest' },
   { method: 'POST', resource: '/v1/webhooks/stripe', handler: 'webhooks', authorized: false },
 ];

@@ -86,11 +86,12 @@ export class LocalApiGateway {
 
     const chunks: Buffer[] = [];
     let size = 0;
+    // Read to the end even when too large: answering mid-upload would reset the connection.
     for await (const chunk of req) {
       size += (chunk as Buffer).length;
-      if (size > MAX_BODY_BYTES) return this.gatewayProblem(res, 'payloadTooLarge');
-      chunks.push(chunk as Buffer);
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk as Buffer);
     }
+    if (size > MAX_BODY_BYTES) return this.gatewayProblem(res, 'payloadTooLarge');
     const { route } = matched;
     const claims = route.authorized ? claimsFromAuthorization(req.headers.authorization) : undefined;
     if (route.authorized && !claims) return this.gatewayProblem(res, 'unauthorized');

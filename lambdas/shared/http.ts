@@ -1,7 +1,8 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { OrderNotFoundError, PaymentProviderUnavailableError } from '../domain/errors';
 import { RequestValidationError } from '../domain/validation';
-import { logger } from './observability';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logger, metrics } from './observability';
 import { ProblemError, problemBody, type ProblemKind } from './problem';
 
 /** What a business step returns: stored in the idempotency record and replayed verbatim. */
@@ -64,8 +65,10 @@ export function errorToResponse(error: unknown): APIGatewayProxyResult {
   switch (error.name) {
     case 'IdempotencyAlreadyInProgressError':
     case 'IdempotencyInconsistentStateError':
+      metrics.addMetric('IdempotencyConflict', MetricUnit.Count, 1);
       return problem('idempotencyRequestInProgress', SECONDS_BEFORE_RETRY.inProgress);
     case 'IdempotencyValidationError':
+      metrics.addMetric('IdempotencyMismatch', MetricUnit.Count, 1);
       return problem('idempotencyKeyReused');
     case 'IdempotencyPersistenceLayerError':
       logger.error('Idempotency store unavailable', { error });
@@ -87,9 +90,13 @@ export function errorToResponse(error: unknown): APIGatewayProxyResult {
 /** Runs a request and answers with its result or its mapped error; never throws. */
 export async function respond(step: () => Promise<HttpResult>): Promise<APIGatewayProxyResult> {
   try {
-    return toApiGatewayResponse(await step());
+    const outcome = await step();
+    if (outcome.replayed) metrics.addMetric('IdempotentReplay', MetricUnit.Count, 1);
+    return toApiGatewayResponse(outcome);
   } catch (error) {
     return errorToResponse(error);
+  } finally {
+    metrics.publishStoredMetrics();
   }
 }
 

@@ -8,6 +8,7 @@ export const problemTypes = {
   idempotencyKeyMissing: { status: 400, title: 'The Idempotency-Key header is required' },
   idempotencyKeyMalformed: { status: 400, title: 'The Idempotency-Key header must be a UUID' },
   unauthorized: { status: 401, title: 'The caller is not authenticated' },
+  forbidden: { status: 403, title: 'The request was refused' },
   notFound: { status: 404, title: 'The resource does not exist' },
   routeNotFound: { status: 404, title: 'No such route' },
   methodNotAllowed: { status: 405, title: 'Method not allowed on this route' },
@@ -18,6 +19,9 @@ export const problemTypes = {
   orderNotRefundable: { status: 409, title: 'The order is not in a refundable state' },
   payloadTooLarge: { status: 413, title: 'The request body is too large' },
   unsupportedMediaType: { status: 415, title: 'The request body must be application/json' },
+  throttled: { status: 429, title: 'Too many requests; retry later' },
+  requestRejected: { status: 400, title: 'API Gateway rejected the request' },
+  gatewayError: { status: 502, title: 'API Gateway could not complete the request; retry later' },
   idempotencyKeyReused: {
     status: 422,
     title: 'This Idempotency-Key was already used with a different request body',

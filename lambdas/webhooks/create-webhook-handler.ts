@@ -51,5 +51,5 @@ export function createWebhookHandler(deps: WebhookHandlerDeps) {
       logger.info('Stripe event enqueued', { stripeEventId: stripeEvent.id, stripeEventType: stripeEvent.type });
       metrics.addMetric('WebhookReceived', MetricUnit.Count, 1);
       return result(200, { received: true });
-    }).finally(() => metrics.publishStoredMetrics());
+    });
 }

@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import * as path from 'node:path';
@@ -16,16 +17,14 @@ export interface PaymentsFunctionProps {
   readonly memorySize?: number;
   /** @default RetentionDays.ONE_MONTH */
   readonly logRetention?: RetentionDays;
-  /** @default RemovalPolicy.DESTROY (logs of a deleted stack are kept by the retention only) */
-  readonly logRemovalPolicy?: RemovalPolicy;
   /** Powertools log level. @default 'INFO' */
   readonly logLevel?: string;
-  readonly reservedConcurrentExecutions?: number;
 }
 
 /**
  * Every function of the stack: Node.js 22 on arm64, bundled by esbuild as minified ESM with
- * source maps, X-Ray tracing, and an explicit log group (so retention is ours, not "forever").
+ * source maps, X-Ray tracing, an explicit log group (retention is ours, not "forever") and a
+ * role of its own that may write to that log group only — no AWS managed policy.
  */
 export class PaymentsFunction extends NodejsFunction {
   readonly logGroupResource: LogGroup;
@@ -33,9 +32,14 @@ export class PaymentsFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: PaymentsFunctionProps) {
     const logGroup = new LogGroup(scope, `${id}Logs`, {
       retention: props.logRetention ?? RetentionDays.ONE_MONTH,
-      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.DESTROY,
+      removalPolicy: RemovalPolicy.DESTROY,
     });
-    const functionProps: NodejsFunctionProps = {
+    const role = new Role(scope, `${id}Role`, {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Runs lambdas/${props.handlerFolder}`,
+    });
+    logGroup.grantWrite(role);
+    super(scope, id, {
       entry: path.join(__dirname, '..', '..', 'lambdas', props.handlerFolder, 'handler.ts'),
       handler: 'handler',
       runtime: Runtime.NODEJS_22_X,
@@ -44,11 +48,11 @@ export class PaymentsFunction extends NodejsFunction {
       timeout: props.timeout ?? Duration.seconds(10),
       tracing: Tracing.ACTIVE,
       logGroup,
-      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      role,
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
-        POWERTOOLS_SERVICE_NAME: `payments-${props.handlerFolder}`,
-        POWERTOOLS_METRICS_NAMESPACE: 'Payments',
+        POWERTOOLS_SERVICE_NAME: serviceName(props.handlerFolder),
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
         ...props.environment,
       },
@@ -64,8 +68,11 @@ export class PaymentsFunction extends NodejsFunction {
         // Some CommonJS dependencies call require(); give ESM output one.
         banner: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
       },
-    };
-    super(scope, id, functionProps);
+    });
     this.logGroupResource = logGroup;
   }
 }
+
+/** CloudWatch namespace of the handlers' EMF metrics; their `service` dimension is serviceName(). */
+export const METRICS_NAMESPACE = 'Payments';
+export const serviceName = (handlerFolder: string) => `payments-${handlerFolder}`;

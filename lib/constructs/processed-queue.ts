@@ -1,5 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, TreatMissingData, type IAlarmAction } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -15,8 +15,6 @@ export interface ProcessedQueueProps {
   readonly deadLetterRetention?: Duration;
   /** Alarm when the oldest message is older than this. @default Duration.minutes(5) */
   readonly maxMessageAge?: Duration;
-  /** Where alarms notify. @default none */
-  readonly alarmActions?: IAlarmAction[];
 }
 
 /**
@@ -49,7 +47,7 @@ export class ProcessedQueue extends Construct {
     });
 
     this.deadLetterDepthAlarm = new Alarm(this, 'DeadLetterDepthAlarm', {
-      alarmDescription: 'Stripe events are in the DLQ: they were retried and never applied. See docs/RUNBOOK.md.',
+      alarmDescription: 'Stripe events are in the DLQ: they were retried and never applied. See docs/RUNBOOK.md#dlq-depth.',
       metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
       threshold: 0,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -57,16 +55,12 @@ export class ProcessedQueue extends Construct {
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
     this.oldestMessageAgeAlarm = new Alarm(this, 'OldestMessageAgeAlarm', {
-      alarmDescription: 'Stripe events wait too long for processing. See docs/RUNBOOK.md.',
+      alarmDescription: 'Stripe events wait too long for processing. See docs/RUNBOOK.md#queue-age.',
       metric: this.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' }),
       threshold: (props.maxMessageAge ?? Duration.minutes(5)).toSeconds(),
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 3,
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
-    for (const action of props.alarmActions ?? []) {
-      this.deadLetterDepthAlarm.addAlarmAction(action);
-      this.oldestMessageAgeAlarm.addAlarmAction(action);
-    }
   }
 }

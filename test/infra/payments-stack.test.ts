@@ -163,15 +163,16 @@ describe('least privilege', () => {
   const IDEMPOTENCY = ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
   const SECRET = ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'];
   const XRAY = ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'];
+  const LOGS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
 
   it.each([
-    ['checkout', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:PutItem', ...SECRET, ...XRAY]],
-    ['orders', ['dynamodb:GetItem', ...XRAY]],
-    ['refunds', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...SECRET, ...XRAY]],
-    ['webhooks', ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage', ...SECRET, ...XRAY]],
+    ['checkout', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:PutItem', ...SECRET, ...XRAY, ...LOGS]],
+    ['orders', ['dynamodb:GetItem', ...XRAY, ...LOGS]],
+    ['refunds', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...SECRET, ...XRAY, ...LOGS]],
+    ['webhooks', ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage', ...SECRET, ...XRAY, ...LOGS]],
     [
       'events',
-      [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', ...XRAY],
+      [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', ...XRAY, ...LOGS],
     ],
   ] as const)('%s gets exactly the actions it uses', (fn, expected) => {
     expect(actionsOf(fn)).toEqual([...expected].sort());
@@ -185,6 +186,15 @@ describe('least privilege', () => {
         if (statement.Resource === '*') expect(actions.every((a) => a.startsWith('xray:'))).toBe(true);
       }
     }
+  });
+
+  it('scopes table actions to the table ARN, and Query to the one index it uses', () => {
+    const resourcesOf = (fn: keyof PaymentsStack['functions']) =>
+      statementsOf(fn).filter((st) => JSON.stringify(st.Action).includes('dynamodb:')).flatMap((st) => (Array.isArray(st.Resource) ? st.Resource : [st.Resource]));
+    const text = JSON.stringify(resourcesOf('events'));
+    expect(text).toContain('/index/byPaymentIntent');
+    expect(text).not.toContain('/index/*');
+    expect(JSON.stringify(resourcesOf('checkout'))).not.toContain('/index/');
   });
 
   it('the webhook receiver can only send to the queue, and touches no table', () => {

@@ -1,0 +1,123 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import type { RestApi } from 'aws-cdk-lib/aws-apigateway';
+import {
+  Alarm,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  MathExpression,
+  Metric,
+  TextWidget,
+  TreatMissingData,
+  type IMetric,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import { METRICS_NAMESPACE, serviceName } from './payments-function';
+import type { ProcessedQueue } from './processed-queue';
+
+export interface OperationsProps {
+  readonly api: RestApi;
+  readonly events: ProcessedQueue;
+  readonly processor: IFunction;
+  /** Subscribed to the alarm topic. @default none */
+  readonly alarmEmail?: string;
+  /** Encrypts the alarm topic; its key policy must let CloudWatch use it. @default unencrypted */
+  readonly encryptionKey?: IKey;
+}
+
+const FIVE_MINUTES = Duration.minutes(5);
+
+/**
+ * What on-call looks at: one dashboard, and alarms on the four things that need a human
+ * (events stuck in the DLQ, events waiting too long, the processor failing, the API failing),
+ * all notifying one SNS topic. docs/RUNBOOK.md says what to do for each.
+ */
+export class Operations extends Construct {
+  readonly alarmTopic: Topic;
+  readonly dashboard: Dashboard;
+  readonly alarms: Alarm[];
+
+  constructor(scope: Construct, id: string, props: OperationsProps) {
+    super(scope, id);
+    this.alarmTopic = new Topic(this, 'AlarmTopic', { enforceSSL: true, masterKey: props.encryptionKey });
+    if (!props.encryptionKey) {
+      Validations.of(this.alarmTopic).acknowledge({
+        id: 'AwsSolutions-SNS2',
+        reason: 'Alarm notifications carry no customer data, and CloudWatch cannot publish to a topic under the AWS-managed SNS key; context kmsEncryption=true uses a customer key.',
+      });
+    }
+    if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
+
+    const app = (handler: string, metricName: string, label = metricName): Metric =>
+      new Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service: serviceName(handler) }, statistic: 'Sum', period: FIVE_MINUTES, label });
+    const apiRequests = props.api.metricCount({ period: FIVE_MINUTES, statistic: 'Sum' });
+    const api5xx = props.api.metricServerError({ period: FIVE_MINUTES, statistic: 'Sum' });
+    const api5xxPercent = new MathExpression({
+      expression: 'IF(requests >= 20, 100 * errors / requests, 0)',
+      usingMetrics: { requests: apiRequests, errors: api5xx },
+      period: FIVE_MINUTES,
+      label: 'API 5xx %',
+    });
+
+    const processorErrors = new Alarm(this, 'ProcessorErrorsAlarm', {
+      alarmDescription: 'The Stripe event processor Lambda failed as a whole (not single records). See docs/RUNBOOK.md#processor-errors.',
+      metric: props.processor.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }),
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    const apiErrors = new Alarm(this, 'Api5xxAlarm', {
+      alarmDescription: 'More than 1% of API requests answered 5xx over 10 minutes (with at least 20 requests). See docs/RUNBOOK.md#api-5xx.',
+      metric: api5xxPercent,
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 2,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    this.alarms = [props.events.deadLetterDepthAlarm, props.events.oldestMessageAgeAlarm, processorErrors, apiErrors];
+    const notify = new SnsAction(this.alarmTopic);
+    for (const alarm of this.alarms) {
+      alarm.addAlarmAction(notify);
+      alarm.addOkAction(notify);
+    }
+
+    const graph = (title: string, left: IMetric[], width = 8) => new GraphWidget({ title, left, width, height: 6 });
+    this.dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(3) });
+    this.dashboard.addWidgets(
+      new TextWidget({ markdown: '# Payments\nAlarms and what to do: `docs/RUNBOOK.md`. DLQ: `npm run dlq:list`, `npm run dlq:redrive`.', width: 24, height: 2 }),
+    );
+    this.dashboard.addWidgets(
+      graph('API requests, 4xx, 5xx', [apiRequests, props.api.metricClientError({ period: FIVE_MINUTES, statistic: 'Sum' }), api5xx]),
+      graph('API latency (p50, p99)', [props.api.metricLatency({ period: FIVE_MINUTES, statistic: 'p50' }), props.api.metricLatency({ period: FIVE_MINUTES, statistic: 'p99' })]),
+      graph('API 5xx rate (%)', [api5xxPercent]),
+    );
+    this.dashboard.addWidgets(
+      graph('Idempotency: replays, in-flight conflicts (409), key reuse (422)', [
+        app('checkout', 'IdempotentReplay', 'checkout replays'),
+        app('checkout', 'IdempotencyConflict', 'checkout 409'),
+        app('checkout', 'IdempotencyMismatch', 'checkout 422'),
+        app('refunds', 'IdempotentReplay', 'refund replays'),
+        app('refunds', 'IdempotencyConflict', 'refund 409'),
+        app('refunds', 'IdempotencyMismatch', 'refund 422'),
+      ]),
+      graph('Stripe webhooks received', [app('webhooks', 'WebhookReceived')]),
+      graph('Processor: processed, duplicate, ignored, failed', [
+        app('events', 'StripeEventProcessed'),
+        app('events', 'StripeEventDuplicate'),
+        app('events', 'StripeEventIgnored'),
+        app('events', 'StripeEventFailed'),
+        props.processor.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum', label: 'Lambda errors' }),
+      ]),
+    );
+    this.dashboard.addWidgets(
+      graph('Events queue: oldest message age (s)', [props.events.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' })], 12),
+      graph('DLQ depth', [props.events.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' })], 12),
+    );
+  }
+}
