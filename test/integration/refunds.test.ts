@@ -9,6 +9,7 @@ import { problemTypeUri } from '../../lambdas/shared/problem';
 import { lambdaContext } from '../../local/lambda-context';
 import { ALICE, call, claimsOf, countItems, createPrice, newKey, startHarness, TABLES, type Harness } from '../support/harness';
 import { sqsEvent } from '../support/orders';
+import { paidOrder as paidOrderOf } from '../support/paid-order';
 
 let h: Harness;
 let store: DynamoDbOrderStore;
@@ -22,24 +23,7 @@ const postRefund = (key: string | undefined, payload: unknown, claims = ALICE, h
 const stripeRefundsCreated = () => h.emulator.state.executedCreates.get('/v1/refunds') ?? 0;
 const stripeRefundsOf = async (paymentIntentId: string) => (await h.stripe.refunds.list({ payment_intent: paymentIntentId, limit: 100 })).data;
 
-/** The real path to a paid order: checkout, pay in the emulator, process its completed event. */
-async function paidOrder(amount: number) {
-  const checkout = createCheckoutHandler({ dynamoDb: h.db.client, ordersTableName: TABLES.orders, idempotencyTableName: TABLES.idempotency, gateway: h.gateway });
-  const price = await createPrice(h.stripe, amount);
-  const created = await call(checkout, {
-    path: '/v1/checkouts',
-    headers: { 'Idempotency-Key': newKey() },
-    body: { lineItems: [{ price, quantity: 1 }], successUrl: 'https://shop.example/ok', cancelUrl: 'https://shop.example/no' },
-  });
-  const sessionId = created.body.checkoutSessionId as string;
-  await h.stripe.rawRequest('POST', `/v1/test_helpers/checkout/sessions/${sessionId}/complete`, {});
-  const completed = h.emulator.state.events.filter((e) => e.type === 'checkout.session.completed' && (e.data as any).object.id === sessionId);
-  const processor = createEventProcessor({ dynamoDb: h.db.client, ordersTableName: TABLES.orders, idempotencyTableName: TABLES.idempotency });
-  await processor(sqsEvent(completed.map((e) => JSON.stringify(e))), lambdaContext('events'));
-  const order = (await store.getOrder(created.body.orderId))!;
-  expect(order.paymentStatus).toBe('paid');
-  return order;
-}
+const paidOrder = (amount: number) => paidOrderOf(h, amount);
 
 beforeAll(async () => {
   h = await startHarness();
