@@ -21,6 +21,10 @@ export interface LocalStackOptions {
   maxReceiveCount?: number;
   /** Webhook retry waits of the emulator. */
   webhookRetryScheduleMs?: number[];
+  /** Let the Stripe emulator deliver its events to the webhook route. @default true */
+  deliverWebhooks?: boolean;
+  /** Concurrent queue pollers (the event source mapping's concurrency). @default 2 */
+  pollers?: number;
 }
 
 export interface LocalStack {
@@ -66,7 +70,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     if (!options.realStripeSecretKey) {
       stripe = await startStripeEmulator({
         port: options.ports.stripe,
-        webhook: { url: `${apiUrl}/v1/webhooks/stripe`, secret: options.webhookSecret },
+        webhook: options.deliverWebhooks === false ? undefined : { url: `${apiUrl}/v1/webhooks/stripe`, secret: options.webhookSecret },
         webhookRetryScheduleMs: options.webhookRetryScheduleMs,
       });
       stoppers.push(() => stripe!.close());
@@ -90,7 +94,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const handlers = await loadHandlers();
     api.use(handlers);
 
-    const poller = new QueuePoller({ sqs, queueUrl, queueArn, handler: handlers.events });
+    const poller = new QueuePoller({ sqs, queueUrl, queueArn, handler: handlers.events, concurrency: options.pollers });
     poller.start();
     stoppers.push(() => poller.stop());
 

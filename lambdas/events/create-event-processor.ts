@@ -67,11 +67,12 @@ export function createEventProcessor(deps: EventProcessorDeps) {
     }
   };
 
-  const batch = new BatchProcessor(EventType.SQS);
   return async (sqsEvent: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     config.registerLambdaContext(context);
     try {
-      return await processPartialResponse(sqsEvent, processRecord, batch, {
+      // A processor per invocation: BatchProcessor keeps the batch's successes and failures as
+      // state, which concurrent invocations in one process (the local poller) would mix up.
+      return await processPartialResponse(sqsEvent, processRecord, new BatchProcessor(EventType.SQS), {
         context,
         // An all-failed batch is still a partial response: SQS retries exactly those records.
         throwOnFullBatchFailure: false,

@@ -144,6 +144,19 @@ describe('event processor', () => {
     expect((await store.getOrder(good.orderId))?.paymentStatus).toBe('paid');
   });
 
+  it('keeps the failures of concurrent invocations apart (one process, many pollers)', async () => {
+    // Each batch: two events that apply and one for an unknown order. Run together, each
+    // response must name exactly its own failing record.
+    const batches = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const known = [await store.createOrder(pendingOrder()), await store.createOrder(pendingOrder())];
+        return sqsEvent([...known.map((o) => eventBody('checkout.session.completed', paidCheckout(o).session)), eventBody('checkout.session.completed', paidCheckout(pendingOrder()).session)]);
+      }),
+    );
+    const responses = await Promise.all(batches.map((batch, i) => processor(batch, lambdaContext(`poller-${i}`))));
+    responses.forEach((response, i) => expect(response.batchItemFailures).toEqual([{ itemIdentifier: batches[i].Records[2].messageId }]));
+  });
+
   it('gives a failed refund its amount back exactly once, however often Stripe reports it', async () => {
     const order = await store.createOrder(pendingOrder());
     const { session, intent } = paidCheckout(order);
