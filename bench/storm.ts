@@ -121,7 +121,10 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
     ports: { api: 0, stripe: 0, sqs: 0, dynamodb: 0 },
     webhookSecret: WEBHOOK_SECRET,
     deliverWebhooks: false, // the storm delivers, with its own duplicates and disorder
-    queueVisibilitySeconds: 1,
+    // An event that needs a predecessor (a refund before its payment) is retried until the
+    // predecessor applies; maxReceiveCount × visibility must outlast the backlog, as it does in
+    // AWS (5 × 180 s). Locally the backlog grows with the storm, so the timeout does too.
+    queueVisibilitySeconds: Math.max(1, Math.ceil(options.events / 300)),
     pollers: 4,
   });
   try {
