@@ -78,7 +78,7 @@ export function createEventProcessor(deps: EventProcessorDeps) {
         throwOnFullBatchFailure: false,
       });
     } finally {
-      metrics.publishStoredMetrics();
+      if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
     }
   };
 }

@@ -96,7 +96,7 @@ export async function respond(step: () => Promise<HttpResult>): Promise<APIGatew
   } catch (error) {
     return errorToResponse(error);
   } finally {
-    metrics.publishStoredMetrics();
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   }
 }
 
