@@ -2,9 +2,11 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import type { JSONObject } from '@aws-lambda-powertools/commons/types';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
-import type { Context } from 'aws-lambda';
-import type { IdempotentRequest } from '../domain/idempotency-scope';
-import type { HttpResult } from './http';
+import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
+import type { IdempotentRequest, Operation } from '../domain/idempotency-scope';
+import type { PaymentGateway } from '../domain/ports';
+import { parseJsonBody, respond, type HttpResult } from './http';
+import { callerOf, idempotencyKeyOf } from './request-identity';
 
 export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 
@@ -45,4 +47,37 @@ export function idempotentStep<Payload>(
     config.registerLambdaContext(context);
     return runOnce(request);
   };
+}
+
+/** What a route that creates something at Stripe needs. */
+export interface PaymentRouteDeps {
+  dynamoDb: DynamoDBClient;
+  ordersTableName: string;
+  idempotencyTableName: string;
+  gateway: PaymentGateway;
+  /** @default 86400 */
+  idempotencyTtlSeconds?: number;
+  now?: () => Date;
+}
+
+/**
+ * The HTTP side of an idempotent POST: caller and Idempotency-Key from the request, the body
+ * through the schema (errors answered here, before any record exists), then the step, once.
+ */
+export function idempotentRoute<Payload>(
+  options: { operation: Operation; parse: (body: unknown) => Payload; deps: PaymentRouteDeps },
+  step: (request: IdempotentRequest<Payload>) => Promise<HttpResult>,
+) {
+  const { operation, parse, deps } = options;
+  const runOnce = idempotentStep<Payload>(
+    { operation, tableName: deps.idempotencyTableName, dynamoDb: deps.dynamoDb, expiresAfterSeconds: deps.idempotencyTtlSeconds },
+    step,
+  );
+  return (event: APIGatewayProxyEvent, context: Context) =>
+    respond(async () => {
+      const caller = callerOf(event);
+      const key = idempotencyKeyOf(event);
+      const payload = parse(parseJsonBody(event));
+      return runOnce({ scope: { ...caller, key }, payload }, context);
+    });
 }
