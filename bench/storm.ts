@@ -55,7 +55,8 @@ export interface StormReport {
 
 const WEBHOOK_SECRET = 'whsec_storm';
 
-function prng(seed: number) {
+/** Deterministic random numbers (mulberry32): the same storm for the same seed. */
+export function prng(seed: number) {
   return () => {
     seed = (seed + 0x6d2b79f5) | 0;
     let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);

@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { prng } from '../../bench/storm';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { localToken } from '../../local/token';
 
@@ -12,16 +13,6 @@ beforeAll(async () => {
   stack = await startLocalStack({ ports: { api: 0, stripe: 0, sqs: 0, dynamodb: 0 }, webhookSecret: 'whsec_fuzz' });
 }, 60_000);
 afterAll(() => stack?.stop());
-
-/** Deterministic: the same cases on every run (mulberry32). */
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const UUID = '8e03978e-40d5-43e8-bc93-6894a57f9324';
 const STRINGS = ['', ' ', 'price_1', 'ord_0123456789abcdef0123456789abcdef', '🧾💸', 'مرحبا', 'e\u0301', '\u0000', '\ud800', '<script>', '../../etc/passwd', 'x'.repeat(3000), '%s%n', '${jndi:ldap://x}'];
@@ -84,7 +75,7 @@ function send(c: Case): Promise<{ status: number; contentType: string | undefine
   });
 }
 
-const next = random(20261123);
+const next = prng(20261123); // the same cases on every run
 const orderPaths = () => `/v1/orders/${encodeURIComponent(String(fuzzValue(next)).toWellFormed())}`.slice(0, 2000);
 const ROUTES = [
   { name: 'POST /v1/checkouts', method: 'POST', path: () => '/v1/checkouts', authorized: true, distinctAnswers: 6 },

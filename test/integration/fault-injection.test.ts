@@ -3,6 +3,7 @@ import { createCheckoutHandler } from '../../lambdas/checkout/create-checkout-ha
 import { derivedId } from '../../lambdas/domain/idempotency-scope';
 import type { PaymentGateway } from '../../lambdas/domain/ports';
 import { createRefundsHandler } from '../../lambdas/refunds/create-refunds-handler';
+import type { PaymentRouteDeps } from '../../lambdas/shared/idempotent-step';
 import { DynamoDbOrderStore } from '../../lambdas/shared/order-store';
 import { problemTypeUri } from '../../lambdas/shared/problem';
 import { callLikeAClient, die, faultyDynamoDb, type DynamoDbFault } from '../support/faults';
@@ -45,6 +46,17 @@ function dyingGateway(method: keyof PaymentGateway, when: 'before' | 'after'): P
   };
 }
 
+/** The real handler factory, wired to dynalite and the emulator, with the given faults. */
+const withFaults =
+  <H>(create: (deps: PaymentRouteDeps) => H) =>
+  (faults: { gateway?: PaymentGateway; dynamoDbFault?: DynamoDbFault } = {}) =>
+    create({
+      dynamoDb: faults.dynamoDbFault ? faultyDynamoDb(h.db.endpoint, faults.dynamoDbFault) : h.db.client,
+      ordersTableName: TABLES.orders,
+      idempotencyTableName: TABLES.idempotency,
+      gateway: faults.gateway ?? h.gateway,
+    });
+
 async function dropStripeResponses(path: string) {
   // stripe-node retries a closed connection once by itself: drop both answers.
   await h.stripe.rawRequest('POST', '/v1/test_helpers/faults', { path, method: 'POST', kind: 'drop_response', count: 2 });
@@ -52,13 +64,7 @@ async function dropStripeResponses(path: string) {
 
 describe('checkout', () => {
   const body = () => ({ lineItems: [{ price: priceId, quantity: 1 }], successUrl: 'https://shop.example/ok', cancelUrl: 'https://shop.example/no' });
-  const handlerWith = (faults: { gateway?: PaymentGateway; dynamoDbFault?: DynamoDbFault } = {}) =>
-    createCheckoutHandler({
-      dynamoDb: faults.dynamoDbFault ? faultyDynamoDb(h.db.endpoint, faults.dynamoDbFault) : h.db.client,
-      ordersTableName: TABLES.orders,
-      idempotencyTableName: TABLES.idempotency,
-      gateway: faults.gateway ?? h.gateway,
-    });
+  const handlerWith = withFaults(createCheckoutHandler);
 
   const arm: Record<CrashPoint, () => Promise<ReturnType<typeof handlerWith>>> = {
     none: async () => handlerWith(),
@@ -115,13 +121,7 @@ describe('checkout', () => {
 });
 
 describe('refunds', () => {
-  const handlerWith = (faults: { gateway?: PaymentGateway; dynamoDbFault?: DynamoDbFault } = {}) =>
-    createRefundsHandler({
-      dynamoDb: faults.dynamoDbFault ? faultyDynamoDb(h.db.endpoint, faults.dynamoDbFault) : h.db.client,
-      ordersTableName: TABLES.orders,
-      idempotencyTableName: TABLES.idempotency,
-      gateway: faults.gateway ?? h.gateway,
-    });
+  const handlerWith = withFaults(createRefundsHandler);
 
   const arm: Record<CrashPoint, () => Promise<ReturnType<typeof handlerWith>>> = {
     none: async () => handlerWith(),
