@@ -42,7 +42,11 @@ export class LocalApiGateway {
   private readonly server: Server;
   private handlers: Partial<Record<HandlerName, ProxyHandler>> = {};
 
-  constructor() {
+  /**
+   * @param invocationTimeoutMs each invocation's deadline (its idempotency lock lasts as long).
+   *   @default 29000, API Gateway's own limit
+   */
+  constructor(private readonly invocationTimeoutMs = 29_000) {
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         console.error('[api-gateway] handler crashed', error);
@@ -112,7 +116,7 @@ export class LocalApiGateway {
       claims,
       sourceIp: req.socket.remoteAddress,
     });
-    const response = await handler(event, lambdaContext(`local-${route.handler}`, 29_000));
+    const response = await handler(event, lambdaContext(`local-${route.handler}`, this.invocationTimeoutMs));
     res.writeHead(response.statusCode, { ...(response.headers as Record<string, string>) });
     res.end(response.isBase64Encoded ? Buffer.from(response.body, 'base64') : response.body);
   }

@@ -6,7 +6,10 @@ import { createRefundsHandler } from '../../lambdas/refunds/create-refunds-handl
 import type { PaymentRouteDeps } from '../../lambdas/shared/idempotent-step';
 import { DynamoDbOrderStore } from '../../lambdas/shared/order-store';
 import { problemTypeUri } from '../../lambdas/shared/problem';
-import { callLikeAClient, die, faultyDynamoDb, type DynamoDbFault } from '../support/faults';
+import { PaymentsClient } from '../../client/payments-client';
+import { LocalApiGateway, type ProxyHandler } from '../../local/api-gateway';
+import { localToken } from '../../local/token';
+import { die, faultyDynamoDb, type DynamoDbFault } from '../support/faults';
 import { call, countItems, createPrice, newKey, startHarness, TABLES, type Harness } from '../support/harness';
 import { paidOrder } from '../support/paid-order';
 
@@ -57,6 +60,21 @@ const withFaults =
       gateway: faults.gateway ?? h.gateway,
     });
 
+/**
+ * Serves one faulty handler behind the local API Gateway, each invocation with a 400 ms deadline,
+ * and hands back the real client pointed at it: same key per operation, Retry-After honoured,
+ * a 600 ms per-attempt timeout (a dead server never answers), backoff with jitter.
+ */
+async function clientFor(route: 'checkout' | 'refunds', handler: ProxyHandler) {
+  const gateway = new LocalApiGateway(400);
+  const baseUrl = await gateway.listen(0);
+  gateway.use({ [route]: handler });
+  gateways.push(gateway);
+  return new PaymentsClient({ baseUrl, token: () => localToken('acme', 'alice'), attemptTimeoutMs: 600, baseDelayMs: 100, maxDelayMs: 400, maxElapsedMs: 20_000 });
+}
+const gateways: LocalApiGateway[] = [];
+afterAll(() => Promise.all(gateways.map((g) => g.close())));
+
 async function dropStripeResponses(path: string) {
   // stripe-node retries a closed connection once by itself: drop both answers.
   await h.stripe.rawRequest('POST', '/v1/test_helpers/faults', { path, method: 'POST', kind: 'drop_response', count: 2 });
@@ -80,21 +98,19 @@ describe('checkout', () => {
   };
 
   it.each(Object.keys(arm) as CrashPoint[])('crash %s: one session, one order, the clean answer', async (point) => {
-    const handler = await arm[point]();
-    const key = newKey();
-    const orderId = derivedId('checkout', { tenantId: 'acme', userId: 'alice', key });
+    const client = await clientFor('checkout', await arm[point]());
     const ordersBefore = await countItems(h.db.client, TABLES.orders);
 
-    const { result, statuses } = await callLikeAClient((context) => call(handler, { path: '/v1/checkouts', headers: { 'Idempotency-Key': key }, body: body(), context }));
+    const { data, attempts, idempotencyKey } = await client.createCheckout(body());
 
+    const orderId = derivedId('checkout', { tenantId: 'acme', userId: 'alice', key: idempotencyKey! });
     const sessions = [...h.emulator.state.sessions.values()].filter((s) => s.client_reference_id === orderId);
     expect(sessions).toHaveLength(1);
     expect(await countItems(h.db.client, TABLES.orders)).toBe(ordersBefore + 1);
-    expect(result.status).toBe(201);
-    expect(result.body).toEqual({ orderId, status: 'pending', checkoutSessionId: sessions[0].id, checkoutUrl: sessions[0].url });
+    expect(data).toEqual({ orderId, status: 'pending', checkoutSessionId: sessions[0].id, checkoutUrl: sessions[0].url });
     expect((await store.getOrder(orderId))?.checkoutSessionId).toBe(sessions[0].id);
     // The fault really happened: the client needed more than one attempt (except the control run).
-    expect(statuses.length > 1).toBe(point !== 'none');
+    expect(attempts > 1).toBe(point !== 'none');
   }, 30_000);
 
   it('DynamoDB throttling the lock answers 503 and never reaches Stripe', async () => {
@@ -139,23 +155,19 @@ describe('refunds', () => {
 
   it.each(Object.keys(arm) as CrashPoint[])('crash %s: one Stripe refund, one record, the balance counted once', async (point) => {
     const order = await paidOrder(h, 1000);
-    const handler = await arm[point]();
-    const key = newKey();
-    const refundId = derivedId('refund', { tenantId: 'acme', userId: 'alice', key });
+    const client = await clientFor('refunds', await arm[point]());
 
-    const { result, statuses } = await callLikeAClient((context) =>
-      call(handler, { path: '/v1/refunds', headers: { 'Idempotency-Key': key }, body: { orderId: order.orderId, amount: 350 }, context }),
-    );
+    const { data, attempts, idempotencyKey } = await client.createRefund({ orderId: order.orderId, amount: 350 });
 
+    const refundId = derivedId('refund', { tenantId: 'acme', userId: 'alice', key: idempotencyKey! });
     const stripeRefunds = (await h.stripe.refunds.list({ payment_intent: order.paymentIntentId!, limit: 100 })).data;
     expect(stripeRefunds).toHaveLength(1);
     const after = (await store.getOrder(order.orderId))!;
     expect(Object.keys(after.refunds)).toEqual([refundId]);
     expect(after.refunds[refundId]).toMatchObject({ amount: 350, status: 'succeeded', stripeRefundId: stripeRefunds[0].id });
     expect(after).toMatchObject({ amountRefunded: 350, amountRefundable: 650 });
-    expect(result.status).toBe(201);
-    expect(result.body).toEqual({ refundId, orderId: order.orderId, amount: 350, currency: 'eur', status: 'succeeded' });
-    expect(statuses.length > 1).toBe(point !== 'none');
+    expect(data).toEqual({ refundId, orderId: order.orderId, amount: 350, currency: 'eur', status: 'succeeded' });
+    expect(attempts > 1).toBe(point !== 'none');
   }, 30_000);
 
   it('DynamoDB throttling the reservation answers 503: no reservation, no Stripe refund', async () => {
