@@ -31,8 +31,8 @@ export function parseCheckoutRequest(body: unknown): CheckoutRequest {
       if (price !== undefined && quantity !== undefined) lineItems.push({ price, quantity });
     });
   }
-  const successUrl = fields.httpsUrl(root.successUrl, '/successUrl');
-  const cancelUrl = fields.httpsUrl(root.cancelUrl, '/cancelUrl');
+  const successUrl = fields.webUrl(root.successUrl, '/successUrl');
+  const cancelUrl = fields.webUrl(root.cancelUrl, '/cancelUrl');
   const customerEmail =
     root.customerEmail === undefined
       ? undefined

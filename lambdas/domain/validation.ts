@@ -43,7 +43,7 @@ export class Fields {
     return value;
   }
 
-  httpsUrl(value: unknown, pointer: string) {
+  webUrl(value: unknown, pointer: string) {
     const text = this.string(value, pointer, { maxLength: 2048 });
     if (text === undefined) return undefined;
     try {

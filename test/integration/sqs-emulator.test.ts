@@ -1,5 +1,8 @@
 import {
+  ChangeMessageVisibilityBatchCommand,
   ChangeMessageVisibilityCommand,
+  ListQueuesCommand,
+  SetQueueAttributesCommand,
   CreateQueueCommand,
   DeleteMessageBatchCommand,
   DeleteMessageCommand,
@@ -144,6 +147,26 @@ describe('local SQS emulator, driven by @aws-sdk/client-sqs', () => {
     expect(await depth(queueUrl)).toEqual({ visible: 0, inFlight: 6 });
     await sqs.send(new PurgeQueueCommand({ QueueUrl: queueUrl }));
     expect(await depth(queueUrl)).toEqual({ visible: 0, inFlight: 0 });
+  });
+
+  it('changes visibility in batches, sets attributes, and lists queues by prefix', async () => {
+    const { queueUrl, dlqUrl } = await queuePair(5);
+    await sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { VisibilityTimeout: '60' } }));
+    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['VisibilityTimeout'] }));
+    expect(Attributes).toEqual({ VisibilityTimeout: '60' });
+    await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: [{ Id: 'a', MessageBody: 'a' }, { Id: 'b', MessageBody: 'b' }] }));
+    const received = await receive(queueUrl);
+    const changed = await sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: [...received.map((m, i) => ({ Id: `ok${i}`, ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0 })), { Id: 'bad', ReceiptHandle: 'nope', VisibilityTimeout: 0 }],
+      }),
+    );
+    expect(changed.Successful?.map((e) => e.Id).sort()).toEqual(['ok0', 'ok1']);
+    expect(changed.Failed).toEqual([expect.objectContaining({ Id: 'bad', Code: 'ReceiptHandleIsInvalid', SenderFault: true })]);
+    expect((await receive(queueUrl)).map((m) => m.Body).sort()).toEqual(['a', 'b']);
+    const name = queueUrl.split('/').pop()!;
+    expect((await sqs.send(new ListQueuesCommand({ QueueNamePrefix: name }))).QueueUrls?.sort()).toEqual([queueUrl, dlqUrl].sort());
   });
 
   it('answers QueueDoesNotExist as the SDK expects', async () => {
