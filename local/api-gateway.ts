@@ -2,7 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { problemBody, type ProblemKind } from '../lambdas/shared/problem';
-import { routes, type HandlerName, type RouteDefinition } from '../lib/routes';
+import { routes, type HandlerName } from '../lib/routes';
 import { apiGatewayProxyEvent } from './api-gateway-event';
 import { lambdaContext } from './lambda-context';
 
@@ -122,4 +122,3 @@ export class LocalApiGateway {
   }
 }
 
-export type { RouteDefinition };

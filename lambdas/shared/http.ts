@@ -112,9 +112,10 @@ export function headerValues(event: APIGatewayProxyEvent, name: string): string[
   return [];
 }
 
-export function rawBody(event: APIGatewayProxyEvent): string {
-  if (event.body == null) return '';
-  return event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+/** The exact bytes the client sent: API Gateway base64-encodes binary media types. */
+export function rawBody(event: APIGatewayProxyEvent): Buffer {
+  if (event.body == null) return Buffer.alloc(0);
+  return Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
 }
 
 export const MAX_JSON_BODY_BYTES = 64 * 1024;
@@ -124,10 +125,11 @@ export function parseJsonBody(event: APIGatewayProxyEvent): unknown {
   if (contentType !== undefined && !/^application\/([\w.+-]+\+)?json\b/i.test(contentType.trim())) {
     throw new ProblemError('unsupportedMediaType', `Content-Type ${contentType.slice(0, 100)} is not JSON`);
   }
-  const text = rawBody(event);
-  if (Buffer.byteLength(text) > MAX_JSON_BODY_BYTES) {
+  const bytes = rawBody(event);
+  if (bytes.length > MAX_JSON_BODY_BYTES) {
     throw new ProblemError('payloadTooLarge', `The body must be at most ${MAX_JSON_BODY_BYTES} bytes`);
   }
+  const text = bytes.toString('utf8');
   if (text.trim() === '') throw new ProblemError('malformedJson', 'The request body is empty');
   try {
     return JSON.parse(text);

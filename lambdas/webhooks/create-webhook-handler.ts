@@ -1,7 +1,7 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import Stripe from 'stripe';
-import { headerValues, problemResult, respond, result } from '../shared/http';
+import { headerValues, problemResult, rawBody, respond, result } from '../shared/http';
 import { logger, metrics } from '../shared/observability';
 import { ProblemError } from '../shared/problem';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -22,12 +22,12 @@ export function createWebhookHandler(deps: WebhookHandlerDeps) {
     respond(async () => {
       const signatures = headerValues(event, 'stripe-signature');
       if (signatures.length !== 1) return problemResult('invalidWebhookSignature', 'Send exactly one Stripe-Signature header');
-      // Signatures are over the exact bytes Stripe sent; API Gateway base64-encodes binary bodies.
-      const rawBody = event.body == null ? Buffer.alloc(0) : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+      // Signatures are over the exact bytes Stripe sent.
+      const body = rawBody(event);
       const secret = await deps.webhookSigningSecret();
       let stripeEvent: Stripe.Event;
       try {
-        stripeEvent = Stripe.webhooks.constructEvent(rawBody, signatures[0], secret);
+        stripeEvent = Stripe.webhooks.constructEvent(body, signatures[0], secret);
       } catch (error) {
         logger.warn('Rejected Stripe webhook', { reason: (error as Error).message });
         return problemResult('invalidWebhookSignature', 'The signature does not match the body, or is older than 300 seconds');
@@ -36,7 +36,7 @@ export function createWebhookHandler(deps: WebhookHandlerDeps) {
         await deps.sqs.send(
           new SendMessageCommand({
             QueueUrl: deps.queueUrl,
-            MessageBody: rawBody.toString('utf8'),
+            MessageBody: body.toString('utf8'),
             MessageAttributes: {
               stripeEventId: { DataType: 'String', StringValue: stripeEvent.id },
               stripeEventType: { DataType: 'String', StringValue: stripeEvent.type },
