@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import * as path from 'node:path';
 import Stripe from 'stripe';
+import { ESM_REQUIRE_BANNER } from '../lib/constructs/payments-function';
 import { apiGatewayProxyEvent } from '../local/api-gateway-event';
 import { createTables, LOCAL_CREDENTIALS, LOCAL_TABLE_NAMES, startDynalite } from '../local/dynamodb';
 import { lambdaContext } from '../local/lambda-context';
@@ -162,7 +163,7 @@ async function bundles() {
     // The options PaymentsFunction gives NodejsFunction (lib/constructs/payments-function.ts).
     await build({
       entryPoints: [entry], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node22', minify: true, mainFields: ['module', 'main'],
-      banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+      banner: { js: ESM_REQUIRE_BANNER },
       logLevel: 'silent',
     });
     const samples = Array.from({ length: 9 }, () =>

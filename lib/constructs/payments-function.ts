@@ -65,13 +65,15 @@ export class PaymentsFunction extends NodejsFunction {
         mainFields: ['module', 'main'],
         // Bundle the AWS SDK too: the version we tested is the version that runs.
         externalModules: [],
-        // Some CommonJS dependencies call require(); give ESM output one.
-        banner: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+        banner: ESM_REQUIRE_BANNER,
       },
     });
     this.logGroupResource = logGroup;
   }
 }
+
+/** Some CommonJS dependencies call require(); ESM output gets one. Shared with bench/run.ts. */
+export const ESM_REQUIRE_BANNER = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
 
 /** CloudWatch namespace of the handlers' EMF metrics; their `service` dimension is serviceName(). */
 export const METRICS_NAMESPACE = 'Payments';
