@@ -1,6 +1,8 @@
 import { request } from 'node:http';
 import { prng } from '../../bench/storm';
+import { LOCAL_TABLE_NAMES } from '../../local/dynamodb';
 import { startLocalStack, type LocalStack } from '../../local/stack';
+import { countItems } from '../support/harness';
 import { localToken } from '../../local/token';
 
 /**
@@ -106,4 +108,9 @@ describe.each(ROUTES)('$name', (route) => {
     // Not vacuous: the cases reach different checks (auth, key, media type, size, schema, business).
     expect(answered.size).toBeGreaterThanOrEqual(route.distinctAnswers);
   }, 120_000);
+});
+
+it('left no trace: no Stripe object created, no order written', async () => {
+  expect(Object.fromEntries(stack.stripe!.state.executedCreates)).toEqual({});
+  expect(await countItems(stack.dynamoDb.client, LOCAL_TABLE_NAMES.orders)).toBe(0);
 });

@@ -86,6 +86,9 @@ describe('POST /v1/refunds', () => {
     const again = await postRefund(key, payload(order), claims);
     expect(again).toMatchObject({ status, body: first.body });
     expect(again.headers['idempotent-replayed']).toBe('true');
+    // Refused means untouched: no Stripe refund, no reservation.
+    expect(await stripeRefundsOf(order.paymentIntentId!)).toHaveLength(0);
+    expect(await store.getOrder(order.orderId)).toMatchObject({ amountRefunded: 0, amountRefundable: 1000, refunds: {} });
   });
 
   it('answers 409 with its own type for an order that is not paid', async () => {
