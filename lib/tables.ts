@@ -18,9 +18,17 @@ export const idempotencyTable = {
   indexes: [],
 } as const satisfies TableSchema;
 
-/** Orders, with their refunds as a map on the item so one conditional write covers both. */
+/**
+ * Orders, with their refund ledger, reservations and disputes on the item so one conditional
+ * write covers them all. `byRecoveryDue` is sparse: only orders waiting on Stripe carry the
+ * attribute, so the recovery function reads its work list without scanning every order.
+ */
 export const ordersTable = {
   partitionKey: 'orderId',
-  indexes: [{ name: 'byPaymentIntent', partitionKey: 'paymentIntentId' }],
+  indexes: [
+    { name: 'byPaymentIntent', partitionKey: 'paymentIntentId' },
+    { name: 'byRecoveryDue', partitionKey: 'recoveryDue' },
+  ],
   paymentIntentIndex: 'byPaymentIntent',
-} as const satisfies TableSchema & { paymentIntentIndex: string };
+  recoveryIndex: 'byRecoveryDue',
+} as const satisfies TableSchema & { paymentIntentIndex: string; recoveryIndex: string };

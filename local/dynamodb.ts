@@ -13,6 +13,7 @@ import { idempotencyTable, ordersTable, type TableSchema } from '../lib/tables';
 const dynalite = require('dynalite') as (options: { path?: string; createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => import('node:http').Server;
 
 export interface LocalDynamoDb {
+  backend: 'dynamodb-local' | 'dynalite';
   endpoint: string;
   client: DynamoDBClient;
   close(): Promise<void>;
@@ -28,6 +29,7 @@ export async function startDynalite(options: { port?: number; path?: string } = 
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const client = localDynamoDbClient(endpoint);
   return {
+    backend: 'dynalite',
     endpoint,
     client,
     close: () =>

@@ -47,18 +47,25 @@ export function parseCheckoutRequest(body: unknown): CheckoutRequest {
 
 export type CheckoutOutcome =
   | { kind: 'created'; order: Order }
+  | { kind: 'keyReused' }
   | { kind: 'rejected'; message: string; code: string | undefined };
 
 /**
  * Creates the Stripe Checkout Session and the order, exactly once per idempotency scope.
- * Stripe first, then one conditional put: a crash in between is healed by the retry, because
- * the deterministic Stripe key makes Stripe return the same session and the order id is derived.
+ * The order is looked up first: a key already used (even after our idempotency record expired)
+ * either returns its order or, with another body, is refused before anything reaches Stripe.
+ * Then Stripe, then one conditional put: a crash in between is healed by the retry, because the
+ * deterministic Stripe key makes Stripe return the same session and the order id is derived.
+ * A session created by a request that lost the race to the put is expired at once, so no one
+ * can pay a session that no order owns.
  */
 export async function createCheckout(
-  { scope, payload }: IdempotentRequest<CheckoutRequest>,
+  { scope, payload, fingerprint }: IdempotentRequest<CheckoutRequest>,
   deps: { gateway: PaymentGateway; orders: OrderStore; now: () => Date },
 ): Promise<CheckoutOutcome> {
   const orderId = derivedId('checkout', scope);
+  const existing = await deps.orders.getOrder(orderId);
+  if (existing) return existing.requestFingerprint === fingerprint ? { kind: 'created', order: existing } : { kind: 'keyReused' };
   const stripeKey = stripeIdempotencyKey('checkout', scope);
   let session;
   try {
@@ -72,18 +79,21 @@ export async function createCheckout(
     orderId,
     tenantId: scope.tenantId,
     userId: scope.userId,
+    version: 1,
     paymentStatus: 'pending',
     currency: session.currency,
     amountTotal: session.amountTotal,
-    amountRefunded: 0,
-    amountRefundable: 0,
     checkoutSessionId: session.id,
     checkoutUrl: session.url,
     stripeIdempotencyKey: stripeKey,
-    disputed: false,
+    requestFingerprint: fingerprint,
     refunds: {},
+    reservations: {},
+    disputes: {},
+    anomalies: [],
     createdAt: now,
     updatedAt: now,
   });
-  return { kind: 'created', order };
+  if (order.checkoutSessionId !== session.id) await deps.gateway.expireCheckoutSession(session.id);
+  return order.requestFingerprint === fingerprint ? { kind: 'created', order } : { kind: 'keyReused' };
 }

@@ -48,3 +48,11 @@ export class PoisonMessageError extends Error {
     this.name = 'PoisonMessageError';
   }
 }
+
+/** A refund whose Stripe outcome another attempt is resolving right now: retry with the same key. */
+export class RefundInProgressError extends Error {
+  constructor(readonly refundId: string) {
+    super(`Refund ${refundId} is being resolved with Stripe`);
+    this.name = 'RefundInProgressError';
+  }
+}

@@ -14,7 +14,27 @@ export interface IdempotencyScope {
 export interface IdempotentRequest<Payload> {
   scope: IdempotencyScope;
   payload: Payload;
+  /**
+   * requestFingerprint(payload). Stored on the record the request creates (order, refund
+   * reservation), so the same key with another body is refused even when our idempotency
+   * record was deleted after an error or has expired.
+   */
+  fingerprint: string;
 }
+
+/** JSON with object keys sorted: equal payloads give equal text whatever their key order. */
+const canonicalJson = (value: unknown): string =>
+  typeof value === 'object' && value !== null
+    ? Array.isArray(value)
+      ? `[${value.map(canonicalJson).join(',')}]`
+      : `{${Object.keys(value)
+          .sort()
+          .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+          .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+          .join(',')}}`
+    : JSON.stringify(value);
+
+export const requestFingerprint = (payload: unknown) => createHash('sha256').update(canonicalJson(payload)).digest('hex');
 
 export type Operation = 'checkout' | 'refund';
 

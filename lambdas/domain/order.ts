@@ -1,99 +1,105 @@
 /**
  * The order aggregate. `paymentStatus` is the stored, monotonic lifecycle
- * (pending → paid | expired | failed); the refund part of the public status is derived from the
- * amounts, so a refund that fails later can never leave a stale "refunded" behind.
+ * (pending → paid | expired | failed). Money is never stored as a running total: the refund
+ * ledger (one entry per Stripe refund, keyed by Stripe's id, whoever created it), the
+ * reservations our API holds while Stripe's answer is unknown, and the disputes are the facts,
+ * and every figure the API shows is derived from them by `orderTotals` (lambdas/domain/ledger.ts).
  */
 export type PaymentStatus = 'pending' | 'paid' | 'expired' | 'failed';
 export type OrderStatus = PaymentStatus | 'partially_refunded' | 'refunded';
 
-/** `reserved`: balance taken, Stripe not yet confirmed. The rest are Stripe's refund statuses. */
-export type RefundStatus = 'reserved' | 'pending' | 'requires_action' | 'succeeded' | 'failed' | 'canceled';
+/** Stripe's refund statuses. */
+export type StripeRefundStatus = 'pending' | 'requires_action' | 'succeeded' | 'failed' | 'canceled';
+export type RefundReason = 'duplicate' | 'fraudulent' | 'requested_by_customer';
 
-export interface RefundRecord {
+/** One Stripe refund of this order's payment intent, as Stripe last reported it. */
+export interface LedgerRefund {
+  stripeRefundId: string;
+  amount: number;
+  status: StripeRefundStatus;
+  /** Our refund id when the refund came from POST /v1/refunds; null for refunds made elsewhere (Dashboard). */
+  refundId: string | null;
+  /** Stripe `created`, epoch seconds. */
+  created: number;
+}
+
+/**
+ * A refund our API asked for: the balance is held from the moment we decide to call Stripe
+ * until Stripe's refund id is known (then the ledger entry counts) or we know none was made.
+ */
+export interface RefundReservation {
   refundId: string;
   amount: number;
   reason: RefundReason | null;
-  status: RefundStatus;
-  stripeRefundId: string | null;
   stripeIdempotencyKey: string;
+  /** Fingerprint of the request that created it: the same key with another body is refused. */
+  requestFingerprint: string;
+  /** Set once Stripe told us which refund it made. */
+  stripeRefundId: string | null;
+  /** Set when we know Stripe made no refund (a definitive refusal, or a lookup found none). */
+  releasedAt: string | null;
+  releaseReason: string | null;
+  /** When we last sent (or were about to send) the create request: an unknown outcome from then on. */
+  lastAttemptAt: string | null;
+  attempts: number;
   createdAt: string;
   updatedAt: string;
 }
 
-export type RefundReason = 'duplicate' | 'fraudulent' | 'requested_by_customer';
+export type DisputeStatus =
+  | 'warning_needs_response'
+  | 'warning_under_review'
+  | 'warning_closed'
+  | 'needs_response'
+  | 'under_review'
+  | 'won'
+  | 'lost';
+
+export interface OrderDispute {
+  disputeId: string;
+  amount: number;
+  status: DisputeStatus;
+  created: number;
+}
+
+/** Something Stripe told us that does not fit this order: recorded, never applied. */
+export interface OrderAnomaly {
+  kind: string;
+  stripeEventId: string | null;
+  detail: string;
+  at: string;
+}
 
 export interface Order {
   orderId: string;
   tenantId: string;
   userId: string;
+  /** Incremented by every write; each write is conditional on the version it read. */
+  version: number;
   paymentStatus: PaymentStatus;
   currency: string;
-  /** Minor units, as Stripe computed them from its Prices. */
+  /** Minor units, as Stripe computed them from its Prices when the session was created. */
   amountTotal: number;
-  /** Minor units given back or reserved for refunds that have not failed. */
-  amountRefunded: number;
-  /** Minor units still refundable; 0 until paid. Kept stored so a conditional write can guard it. */
-  amountRefundable: number;
   checkoutSessionId: string;
   checkoutUrl: string | null;
-  /** Absent until Stripe reports it (an index key cannot be null). */
+  /** Absent until our own session reports it (an index key cannot be null). */
   paymentIntentId?: string;
-  /** The Stripe idempotency key the session was created with: our ledger of what we sent. */
+  /** The Stripe idempotency key the session was created with. */
   stripeIdempotencyKey: string;
-  disputed: boolean;
-  /** Stripe `created` (epoch seconds) of the last refund failure; older charge.refunded events are ignored. */
-  refundReleasedAt?: number;
-  refunds: Record<string, RefundRecord>;
+  /** Fingerprint of the checkout request: the same key with another body is refused, even after our record expired. */
+  requestFingerprint: string;
+  /** Stripe refunds of this payment, keyed by Stripe refund id. */
+  refunds: Record<string, LedgerRefund>;
+  /** Our refund requests, keyed by our refund id. */
+  reservations: Record<string, RefundReservation>;
+  disputes: Record<string, OrderDispute>;
+  anomalies: OrderAnomaly[];
+  /**
+   * Present (with the same value as the id) while the order has something only Stripe can settle:
+   * an unpaid session or a reservation with an unknown outcome. A sparse index on it is the
+   * recovery function's work list.
+   */
+  recoveryDue?: string;
   createdAt: string;
   updatedAt: string;
-}
-
-/** Refund statuses in the order Stripe moves through them; a write never goes down this list. */
-export const refundStatusRank: Record<RefundStatus, number> = {
-  reserved: 0,
-  pending: 1,
-  requires_action: 1,
-  succeeded: 2,
-  failed: 3,
-  canceled: 3,
-};
-
-/** A refund in one of these statuses gave nothing back: its amount returns to the balance. */
-export const isReleasedRefund = (status: RefundStatus) => status === 'failed' || status === 'canceled';
-
-export function orderStatus(order: Pick<Order, 'paymentStatus' | 'amountRefunded' | 'amountTotal'>): OrderStatus {
-  if (order.paymentStatus !== 'paid' || order.amountRefunded <= 0) return order.paymentStatus;
-  return order.amountRefunded >= order.amountTotal ? 'refunded' : 'partially_refunded';
-}
-
-export function refundView(refund: RefundRecord, currency: string) {
-  return {
-    refundId: refund.refundId,
-    amount: refund.amount,
-    currency,
-    status: refund.status,
-    reason: refund.reason,
-    stripeRefundId: refund.stripeRefundId,
-    createdAt: refund.createdAt,
-    updatedAt: refund.updatedAt,
-  };
-}
-
-/** The public representation (GET /v1/orders/{id}); internal bookkeeping stays internal. */
-export function orderView(order: Order) {
-  return {
-    orderId: order.orderId,
-    status: orderStatus(order),
-    currency: order.currency,
-    amountTotal: order.amountTotal,
-    amountRefunded: order.amountRefunded,
-    checkoutSessionId: order.checkoutSessionId,
-    paymentIntentId: order.paymentIntentId ?? null,
-    disputed: order.disputed,
-    refunds: Object.values(order.refunds)
-      .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
-      .map((refund) => refundView(refund, order.currency)),
-    createdAt: order.createdAt,
-    updatedAt: order.updatedAt,
-  };
 }

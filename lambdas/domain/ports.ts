@@ -1,9 +1,21 @@
-import type { Order, RefundReason, RefundRecord, RefundStatus } from './order';
+import type { Change, RefundFact } from './ledger';
+import type { Order, RefundReason, StripeRefundStatus } from './order';
 
 /** What the domain needs from Stripe. Implemented by lambdas/shared/stripe-gateway.ts. */
-export interface PaymentGateway {
+export interface PaymentGateway extends StripeReader {
   createCheckoutSession(input: CheckoutSessionInput, stripeIdempotencyKey: string): Promise<CreatedCheckoutSession>;
-  createRefund(input: RefundInput, stripeIdempotencyKey: string): Promise<CreatedRefund>;
+  /** Closes a session we created by mistake, so nobody can pay it. */
+  expireCheckoutSession(checkoutSessionId: string): Promise<void>;
+  createRefund(input: RefundInput, stripeIdempotencyKey: string): Promise<RefundFact>;
+  /** The Stripe refunds of a payment intent that one of our refund requests made (matched on metadata.refundId). */
+  findRefunds(paymentIntentId: string, refundId: string): Promise<RefundFact[]>;
+}
+
+/** Read-only Stripe look-ups: resolving unknown outcomes and early events from Stripe itself. */
+export interface StripeReader {
+  retrievePaymentIntent(paymentIntentId: string): Promise<{ id: string; metadata: Record<string, string> } | undefined>;
+  retrieveCheckoutSession(checkoutSessionId: string): Promise<Record<string, unknown> | undefined>;
+  retrieveEvent(eventId: string): Promise<unknown>;
 }
 
 export interface CheckoutSessionInput {
@@ -29,25 +41,22 @@ export interface RefundInput {
   metadata: { orderId: string; tenantId: string; refundId: string };
 }
 
-export interface CreatedRefund {
-  id: string;
-  status: RefundStatus;
-}
+export type { StripeRefundStatus };
 
 /** What the domain needs from the orders table. Implemented by lambdas/shared/order-store.ts. */
-export interface OrderStore {
-  /** Creates the order, or returns the one already stored under its id (a retry after a crash). */
-  createOrder(order: Order): Promise<Order>;
+export interface OrderLedgerStore {
   getOrder(orderId: string): Promise<Order | undefined>;
+  findOrderIdByPaymentIntent(paymentIntentId: string): Promise<string | undefined>;
   /**
-   * Atomically takes `refund.amount` from the refundable balance and records the refund, only if
-   * the order is paid, belongs to the tenant, has the balance and has no refund with this id.
+   * Applies `decide` to the order and persists the result with one write conditional on the
+   * version `decide` saw; when another writer got there first, `decide` runs again on the item
+   * that write found. `applied` and `anomaly` are written (the anomaly on the order's list);
+   * `notReady` throws OrderNotReadyError so the caller retries; `stale` writes nothing.
    */
-  reserveRefund(orderId: string, tenantId: string, refund: RefundRecord): Promise<'reserved' | 'rejected'>;
-  /** Moves a refund forward (never back) and returns a released amount to the balance, once. */
-  recordRefundOutcome(
-    orderId: string,
-    refundId: string,
-    outcome: { status: RefundStatus; stripeRefundId: string | null },
-  ): Promise<'applied' | 'stale'>;
+  mutate(orderId: string, decide: (order: Order) => Change, stripeEventId: string | null): Promise<Change>;
+}
+
+export interface OrderStore extends OrderLedgerStore {
+  /** Creates the order, or returns the one already stored under its id. */
+  createOrder(order: Order): Promise<Order>;
 }

@@ -1,6 +1,7 @@
-import { PaymentRejectedError } from './errors';
+import { PaymentRejectedError, RefundInProgressError } from './errors';
 import { derivedId, stripeIdempotencyKey, type IdempotentRequest } from './idempotency-scope';
-import { isReleasedRefund, orderStatus, type Order, type RefundReason, type RefundRecord } from './order';
+import { applied, applyRefundFact, isOutstanding, markRefundAttempt, releaseReservation, reserveRefund, type Change } from './ledger';
+import type { Order, RefundReason, RefundReservation } from './order';
 import type { OrderStore, PaymentGateway } from './ports';
 import { Fields } from './validation';
 
@@ -33,67 +34,160 @@ export function parseRefundRequest(body: unknown): RefundRequest {
 }
 
 export type RefundOutcome =
-  | { kind: 'created'; order: Order; refund: RefundRecord }
+  | { kind: 'created'; order: Order; reservation: RefundReservation }
   | { kind: 'orderNotFound' }
   | { kind: 'notRefundable'; status: string }
+  | { kind: 'disputeOpen' }
   | { kind: 'amountInvalid' }
   | { kind: 'exceedsBalance'; refundable: number }
+  | { kind: 'keyReused' }
   | { kind: 'rejected'; message: string; code: string | undefined };
+
+/** A reservation released for this reason was refused by Stripe; any other release may be retried. */
+export const STRIPE_REFUSED = 'stripe_refused';
+
+export interface RefundDeps {
+  gateway: PaymentGateway;
+  orders: OrderStore;
+  now: () => Date;
+}
 
 /**
  * Refunds part or all of a paid order, exactly once per idempotency scope:
- * 1. reserve the amount on the order with one conditional write (balance, tenant, status and
- *    "no refund with this id yet" in the same condition), so concurrent refunds with different
- *    keys can never together exceed what was paid;
- * 2. ask Stripe, with a key derived from the scope;
- * 3. record Stripe's answer. A definitive "no" releases the reservation; an unknown outcome
- *    (timeout, 5xx) keeps it, and the retry resumes at step 2 with the same Stripe key.
+ * 1. reserve the amount on the order (a rule in ledger.ts, one conditional write), so
+ *    concurrent refunds with different keys can never together exceed what is refundable;
+ * 2. if an earlier attempt may have reached Stripe, look for its refund at Stripe first
+ *    (matched on metadata.refundId): Stripe prunes idempotency keys after 24 h, so the key
+ *    alone cannot be trusted to prevent a second refund;
+ * 3. claim the attempt (a compare-and-set on the reservation, so the recovery function and a
+ *    client retry never both send), ask Stripe with a key derived from the scope, and record
+ *    Stripe's refund in the ledger. A definitive "no" releases the reservation; an unknown
+ *    outcome keeps it as "refund pending" for the retry or the recovery function to resolve.
  */
-export async function createRefund(
-  { scope, payload }: IdempotentRequest<RefundRequest>,
-  deps: { gateway: PaymentGateway; orders: OrderStore; now: () => Date },
-): Promise<RefundOutcome> {
-  let order = await deps.orders.getOrder(payload.orderId);
+export async function createRefund({ scope, payload, fingerprint }: IdempotentRequest<RefundRequest>, deps: RefundDeps): Promise<RefundOutcome> {
+  const order = await deps.orders.getOrder(payload.orderId);
   if (!order || order.tenantId !== scope.tenantId) return { kind: 'orderNotFound' };
   const refundId = derivedId('refund', scope);
-  const stripeKey = stripeIdempotencyKey('refund', scope);
-
-  let refund = order.refunds[refundId];
-  if (refund?.stripeRefundId) return { kind: 'created', order, refund }; // done before; our record outlived the lock
-  if (refund && isReleasedRefund(refund.status)) return { kind: 'rejected', message: 'This refund was rejected earlier', code: undefined };
-
-  if (!refund) {
+  const existing = order.reservations[refundId];
+  if (existing && existing.requestFingerprint !== fingerprint) return { kind: 'keyReused' };
+  if (existing?.stripeRefundId) return { kind: 'created', order, reservation: existing };
+  if (existing?.releasedAt && existing.releaseReason === STRIPE_REFUSED) {
+    return { kind: 'rejected', message: 'Stripe refused this refund earlier', code: undefined };
+  }
+  if (!existing || existing.releasedAt) {
     if (payload.amount !== undefined && payload.amount <= 0) return { kind: 'amountInvalid' };
-    if (order.paymentStatus !== 'paid' || order.amountRefundable <= 0) return { kind: 'notRefundable', status: orderStatus(order) };
-    const amount = payload.amount ?? order.amountRefundable;
-    if (amount > order.amountRefundable) return { kind: 'exceedsBalance', refundable: order.amountRefundable };
-    const now = deps.now().toISOString();
-    refund = { refundId, amount, reason: payload.reason ?? null, status: 'reserved', stripeRefundId: null, stripeIdempotencyKey: stripeKey, createdAt: now, updatedAt: now };
-    if ((await deps.orders.reserveRefund(order.orderId, scope.tenantId, refund)) === 'rejected') {
-      // Someone else changed the order between our read and our write: say why, from fresh data.
-      order = (await deps.orders.getOrder(order.orderId))!;
-      if (order.paymentStatus !== 'paid' || order.amountRefundable <= 0) return { kind: 'notRefundable', status: orderStatus(order) };
-      return { kind: 'exceedsBalance', refundable: order.amountRefundable };
+    const refusal = await reserve(order.orderId, refundId, scope, payload, fingerprint, deps);
+    if (refusal) return refusal;
+  }
+  return sendReservedRefund(order.orderId, refundId, deps);
+}
+
+async function reserve(
+  orderId: string,
+  refundId: string,
+  scope: IdempotentRequest<RefundRequest>['scope'],
+  payload: RefundRequest,
+  fingerprint: string,
+  deps: RefundDeps,
+): Promise<RefundOutcome | undefined> {
+  let refusal: RefundOutcome | undefined;
+  const now = deps.now().toISOString();
+  await deps.orders.mutate(
+    orderId,
+    (order) => {
+      refusal = undefined;
+      const present = order.reservations[refundId];
+      if (present && !present.releasedAt) return { kind: 'stale', reason: 'reserved by an earlier attempt' };
+      const outcome = reserveRefund(order, {
+        refundId,
+        amount: payload.amount,
+        reason: payload.reason ?? null,
+        // A request Stripe never executed may be asked again; a fresh key, because Stripe may
+        // have saved the earlier attempt's 500 under the old one for 24 h.
+        stripeIdempotencyKey: present ? `${stripeIdempotencyKey('refund', scope)}-after-${Date.parse(present.releasedAt!)}` : stripeIdempotencyKey('refund', scope),
+        requestFingerprint: fingerprint,
+        createdAt: present?.createdAt ?? now,
+        updatedAt: now,
+      });
+      if (outcome.kind === 'reserved') return applied(outcome.order);
+      refusal = outcome;
+      return { kind: 'stale', reason: outcome.kind };
+    },
+    null,
+  );
+  return refusal;
+}
+
+/**
+ * Steps 2–3 for a reservation that holds balance. Also what the recovery function runs for a
+ * reservation whose outcome stayed unknown (`resolveOnly`: look up and release, never send).
+ */
+export async function sendReservedRefund(
+  orderId: string,
+  refundId: string,
+  deps: RefundDeps,
+  options: { resolveOnly?: boolean } = {},
+): Promise<RefundOutcome> {
+  let order = (await deps.orders.getOrder(orderId))!;
+  let reservation = order.reservations[refundId];
+  if (!reservation || !isOutstanding(reservation)) return settled(order, refundId);
+  const seenAttemptAt = reservation.lastAttemptAt;
+  if (seenAttemptAt !== null || options.resolveOnly) {
+    const found = await deps.gateway.findRefunds(order.paymentIntentId!, refundId);
+    if (found.length > 0) {
+      for (const fact of found) await deps.orders.mutate(orderId, (o) => applyRefundFact(o, fact), null);
+      return settled((await deps.orders.getOrder(orderId))!, refundId);
+    }
+    if (options.resolveOnly) {
+      // Stripe holds no refund for it: nothing left; the balance is free again. A client retry
+      // with the same key may still ask again (the request was never executed).
+      await deps.orders.mutate(orderId, (o) => claimAttempt(o, refundId, seenAttemptAt, (x) => releaseReservation(x, refundId, 'not_found_at_stripe', deps.now().toISOString())), null);
+      return settled((await deps.orders.getOrder(orderId))!, refundId);
     }
   }
+  const claim = await deps.orders.mutate(orderId, (o) => claimAttempt(o, refundId, seenAttemptAt, (x) => markRefundAttempt(x, refundId, deps.now().toISOString())), null);
+  if (claim.kind !== 'applied') return settled((await deps.orders.getOrder(orderId))!, refundId);
+  order = claim.order;
+  reservation = order.reservations[refundId];
 
-  let created;
+  let fact;
   try {
-    created = await deps.gateway.createRefund(
+    fact = await deps.gateway.createRefund(
       {
         paymentIntentId: order.paymentIntentId!,
-        amount: refund.amount,
-        reason: refund.reason,
-        metadata: { orderId: order.orderId, tenantId: order.tenantId, refundId },
+        amount: reservation.amount,
+        reason: reservation.reason,
+        metadata: { orderId, tenantId: order.tenantId, refundId },
       },
-      stripeKey,
+      reservation.stripeIdempotencyKey,
     );
   } catch (error) {
     if (!(error instanceof PaymentRejectedError)) throw error; // unknown outcome: keep the reservation
-    await deps.orders.recordRefundOutcome(order.orderId, refundId, { status: 'failed', stripeRefundId: null });
+    await deps.orders.mutate(orderId, (o) => releaseReservation(o, refundId, STRIPE_REFUSED, deps.now().toISOString()), null);
     return { kind: 'rejected', message: error.message, code: error.code };
   }
-  await deps.orders.recordRefundOutcome(order.orderId, refundId, { status: created.status, stripeRefundId: created.id });
-  const updatedAt = deps.now().toISOString();
-  return { kind: 'created', order, refund: { ...refund, status: created.status, stripeRefundId: created.id, updatedAt } };
+  await deps.orders.mutate(orderId, (o) => applyRefundFact(o, fact), null);
+  return settled((await deps.orders.getOrder(orderId))!, refundId);
+}
+
+/**
+ * Runs `change` only if nobody claimed the reservation since we read it: another actor that
+ * moved `lastAttemptAt` is sending (or has sent) the request itself.
+ */
+function claimAttempt(order: Order, refundId: string, seenAttemptAt: string | null, change: (order: Order) => Change): Change {
+  const reservation = order.reservations[refundId];
+  if (!reservation || !isOutstanding(reservation)) return { kind: 'stale', reason: 'reservation settled' };
+  if (reservation.lastAttemptAt !== seenAttemptAt) return { kind: 'stale', reason: 'another attempt holds the reservation' };
+  return change(order);
+}
+
+function settled(order: Order, refundId: string): RefundOutcome {
+  const reservation = order.reservations[refundId];
+  if (reservation?.stripeRefundId) return { kind: 'created', order, reservation };
+  if (reservation?.releasedAt && reservation.releaseReason === STRIPE_REFUSED) {
+    return { kind: 'rejected', message: 'Stripe refused this refund', code: undefined };
+  }
+  // Still outstanding (someone else is sending it) or released as never executed: the
+  // outcome is not final for this request; the client retries with the same key.
+  throw new RefundInProgressError(refundId);
 }

@@ -1,57 +1,78 @@
-import { OrderNotFoundError, PoisonMessageError } from './errors';
-import type { RefundStatus } from './order';
+import { PoisonMessageError } from './errors';
+import {
+  applyDisputeFact,
+  applyRefundFact,
+  applySessionFact,
+  isDisputeStatus,
+  isStripeRefundStatus,
+  type Change,
+  type DisputeFact,
+  type RefundFact,
+  type SessionFact,
+} from './ledger';
+import type { PaymentStatus } from './order';
+import type { OrderLedgerStore, StripeReader } from './ports';
 
 /**
- * What the processor does with each Stripe event type. Every change is one conditional write
- * in the store, so applying an event twice, or an older event after a newer one, changes
- * nothing; an event that arrives before the state it needs throws and is retried by SQS.
+ * What the processor does with each Stripe event. The rules live in ledger.ts; this module
+ * turns an event into a fact, finds the order the fact is really about (never trusting an id
+ * the object carries until our own record confirms it), and hands both to the store.
  */
 export interface StripeEvent {
   id: string;
   type: string;
   created: number;
+  api_version?: string | null;
   data: { object: Record<string, unknown> };
 }
 
-export type EventOutcome = 'applied' | 'stale' | 'ignored';
-
-/** The store operations the processor needs (lambdas/shared/order-store.ts implements them). */
-export interface OrderEventStore {
-  findOrderIdByPaymentIntent(paymentIntentId: string): Promise<string | undefined>;
-  recordCheckoutCompleted(
-    orderId: string,
-    facts: { paymentIntentId: string | null; amountTotal: number; currency: string; paid: boolean },
-  ): Promise<'applied' | 'stale'>;
-  settlePending(orderId: string, next: 'failed' | 'expired'): Promise<'applied' | 'stale'>;
-  raiseRefundedTotal(orderId: string, stripeAmountRefunded: number, eventCreated: number): Promise<'applied' | 'stale'>;
-  recordRefundOutcome(
-    orderId: string,
-    refundId: string,
-    outcome: { status: RefundStatus; stripeRefundId: string | null; eventCreated?: number },
-  ): Promise<'applied' | 'stale'>;
-  flagDisputed(orderId: string): Promise<'applied' | 'stale'>;
+/** What the webhook enqueues instead of an event too large for the queue: fetched by id. */
+export interface StripeEventPointer {
+  object: 'event_pointer';
+  id: string;
+  type: string;
+  created: number;
 }
+
+/**
+ * applied: the order changed. stale: already reflected. foreign: not about anything this
+ * backend created (acknowledged and counted, never retried). anomaly: about our order but
+ * contradicting it (recorded on the order, acknowledged). ignored: a type we do not handle.
+ */
+export type EventOutcome = 'applied' | 'stale' | 'foreign' | 'anomaly' | 'ignored';
 
 export const HANDLED_EVENT_TYPES = [
   'checkout.session.completed',
   'checkout.session.async_payment_succeeded',
   'checkout.session.async_payment_failed',
   'checkout.session.expired',
-  'charge.refunded',
   'refund.created',
   'refund.updated',
   'refund.failed',
   'charge.dispute.created',
+  'charge.dispute.updated',
+  'charge.dispute.closed',
+  'charge.dispute.funds_withdrawn',
+  'charge.dispute.funds_reinstated',
 ] as const;
 
-/** Parses an SQS message body into a Stripe event envelope, or throws a poison error. */
-export function parseStripeEvent(body: string): StripeEvent {
+/** Parses an SQS message body into a Stripe event or a pointer to one, or throws a poison error. */
+export function parseQueuedEvent(body: string): StripeEvent | StripeEventPointer {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
   } catch {
     throw new PoisonMessageError('message body is not JSON');
   }
+  const candidate = parsed as Partial<StripeEventPointer> | null;
+  if (candidate?.object === 'event_pointer') {
+    if (typeof candidate.id !== 'string' || !candidate.id.startsWith('evt_')) throw new PoisonMessageError('event pointer without an event id');
+    return candidate as StripeEventPointer;
+  }
+  return checkStripeEvent(parsed);
+}
+
+export function checkStripeEvent(parsed: unknown): StripeEvent {
   const event = parsed as Partial<StripeEvent> | null;
   if (
     !event ||
@@ -71,55 +92,127 @@ const text = (value: unknown): string | undefined => (typeof value === 'string' 
 const idOf = (value: unknown): string | undefined =>
   text(value) ?? (typeof value === 'object' && value !== null ? text((value as { id?: unknown }).id) : undefined);
 const metadataOf = (object: Record<string, unknown>) => (object.metadata ?? {}) as Record<string, unknown>;
+const amountOf = (value: unknown) => (typeof value === 'number' && Number.isInteger(value) ? value : NaN);
 
-export async function applyStripeEvent(event: StripeEvent, store: OrderEventStore): Promise<{ outcome: EventOutcome; orderId?: string }> {
-  const object = event.data.object;
-
-  const orderOfPaymentIntent = async (paymentIntentId: string | undefined) => {
-    const orderId = text(metadataOf(object).orderId) ?? (paymentIntentId ? await store.findOrderIdByPaymentIntent(paymentIntentId) : undefined);
-    // Possibly a race with checkout.session.completed: retry, and dead-letter if it never resolves.
-    if (!orderId) throw new OrderNotFoundError(`payment intent ${paymentIntentId ?? '(none)'}`);
-    return orderId;
+/** A Checkout Session object (event snapshot or fetched) as a fact. */
+export function sessionFactOf(session: Record<string, unknown>, eventType?: string): SessionFact {
+  const paid = session.payment_status === 'paid' || session.payment_status === 'no_payment_required';
+  let outcome: PaymentStatus = 'pending';
+  if (paid) outcome = 'paid';
+  else if (eventType === 'checkout.session.async_payment_failed') outcome = 'failed';
+  else if (session.status === 'expired') outcome = 'expired';
+  return {
+    checkoutSessionId: String(session.id),
+    tenantId: text(metadataOf(session).tenantId) ?? null,
+    paymentIntentId: idOf(session.payment_intent) ?? null,
+    amountTotal: amountOf(session.amount_total),
+    currency: String(session.currency ?? ''),
+    outcome,
   };
+}
 
-  switch (event.type) {
-    case 'checkout.session.completed':
-    case 'checkout.session.async_payment_succeeded':
-    case 'checkout.session.async_payment_failed':
-    case 'checkout.session.expired': {
-      const orderId = text(metadataOf(object).orderId) ?? text(object.client_reference_id);
-      if (!orderId) return { outcome: 'ignored' }; // a session this backend did not create
-      if (event.type === 'checkout.session.expired') return { outcome: await store.settlePending(orderId, 'expired'), orderId };
-      if (event.type === 'checkout.session.async_payment_failed') return { outcome: await store.settlePending(orderId, 'failed'), orderId };
-      const paymentStatus = object.payment_status;
-      const outcome = await store.recordCheckoutCompleted(orderId, {
-        paymentIntentId: idOf(object.payment_intent) ?? null,
-        amountTotal: Number(object.amount_total ?? 0),
-        currency: String(object.currency ?? ''),
-        paid: paymentStatus === 'paid' || paymentStatus === 'no_payment_required',
-      });
-      return { outcome, orderId };
-    }
-    case 'charge.refunded': {
-      const orderId = await orderOfPaymentIntent(idOf(object.payment_intent));
-      return { outcome: await store.raiseRefundedTotal(orderId, Number(object.amount_refunded ?? 0), event.created), orderId };
-    }
-    case 'refund.created':
-    case 'refund.updated':
-    case 'refund.failed': {
-      const refundId = text(metadataOf(object).refundId);
-      // Refunds made outside this API (the Dashboard) reach the order through charge.refunded.
-      if (!refundId) return { outcome: 'ignored' };
-      const orderId = await orderOfPaymentIntent(idOf(object.payment_intent));
-      const status = (event.type === 'refund.failed' ? 'failed' : object.status) as RefundStatus;
-      const outcome = await store.recordRefundOutcome(orderId, refundId, { status, stripeRefundId: text(object.id) ?? null, eventCreated: event.created });
-      return { outcome, orderId };
-    }
-    case 'charge.dispute.created': {
-      const orderId = await orderOfPaymentIntent(idOf(object.payment_intent));
-      return { outcome: await store.flagDisputed(orderId), orderId };
-    }
-    default:
-      return { outcome: 'ignored' };
+/** A Refund object as a fact, or undefined when its status is one we do not know. */
+export function refundFactOf(refund: Record<string, unknown>): RefundFact | undefined {
+  if (!isStripeRefundStatus(refund.status)) return undefined;
+  return {
+    stripeRefundId: String(refund.id),
+    paymentIntentId: idOf(refund.payment_intent) ?? null,
+    amount: amountOf(refund.amount),
+    currency: String(refund.currency ?? ''),
+    status: refund.status,
+    refundId: text(metadataOf(refund).refundId) ?? null,
+    created: typeof refund.created === 'number' ? refund.created : 0,
+  };
+}
+
+function disputeFactOf(dispute: Record<string, unknown>): DisputeFact | undefined {
+  if (!isDisputeStatus(dispute.status)) return undefined;
+  return {
+    disputeId: String(dispute.id),
+    paymentIntentId: idOf(dispute.payment_intent) ?? null,
+    amount: amountOf(dispute.amount),
+    currency: String(dispute.currency ?? ''),
+    status: dispute.status,
+    created: typeof dispute.created === 'number' ? dispute.created : 0,
+  };
+}
+
+export interface AppliedEventResult {
+  outcome: EventOutcome;
+  orderId?: string;
+  /** Why: the rule's reason for stale/anomaly/foreign, for the log and the journal. */
+  reason?: string;
+}
+
+export interface EventDeps {
+  orders: OrderLedgerStore;
+  stripe: StripeReader;
+}
+
+const unknownStatus = (kind: string, object: Record<string, unknown>): Change => ({
+  kind: 'anomaly',
+  anomaly: { kind: `unknown_${kind}_status`, detail: `${kind} ${String(object.id)} has status ${JSON.stringify(object.status)}` },
+});
+
+export async function applyStripeEvent(event: StripeEvent, deps: EventDeps): Promise<AppliedEventResult> {
+  const object = event.data.object;
+  if (event.type.startsWith('checkout.session.')) {
+    if (!(HANDLED_EVENT_TYPES as readonly string[]).includes(event.type)) return { outcome: 'ignored' };
+    // Both names are only hints: client_reference_id is customer-controlled on Payment Links.
+    // applySessionFact accepts the session only if it is the one we created for the order.
+    const orderId = text(metadataOf(object).orderId) ?? text(object.client_reference_id);
+    const order = orderId ? await deps.orders.getOrder(orderId) : undefined;
+    if (!order) return { outcome: 'foreign', reason: 'session names no order of ours' };
+    return settle(await deps.orders.mutate(order.orderId, (o) => applySessionFact(o, sessionFactOf(object, event.type)), event.id), order.orderId);
+  }
+  let decide: ((order: Parameters<typeof applyRefundFact>[0]) => Change) | undefined;
+  if (event.type.startsWith('refund.') && (HANDLED_EVENT_TYPES as readonly string[]).includes(event.type)) {
+    const fact = refundFactOf(object);
+    decide = fact ? (o) => applyRefundFact(o, fact) : () => unknownStatus('refund', object);
+  } else if (event.type.startsWith('charge.dispute.') && (HANDLED_EVENT_TYPES as readonly string[]).includes(event.type)) {
+    const fact = disputeFactOf(object);
+    decide = fact ? (o) => applyDisputeFact(o, fact) : () => unknownStatus('dispute', object);
+  }
+  if (!decide) return { outcome: 'ignored' };
+  const paymentIntentId = idOf(object.payment_intent);
+  if (!paymentIntentId) return { outcome: 'foreign', reason: 'no payment intent' };
+  const orderId = await orderOfPaymentIntent(paymentIntentId, deps);
+  if (!orderId) return { outcome: 'foreign', reason: `payment intent ${paymentIntentId} is not one of our orders'` };
+  return settle(await deps.orders.mutate(orderId, decide, event.id), orderId);
+}
+
+/**
+ * The order whose own session paid with this payment intent. Our index knows it once the
+ * session's completion was applied; a refund or dispute can arrive before that (no ordering),
+ * so on a miss we ask Stripe which order the payment intent was created for, and bring that
+ * order's session up to date from Stripe itself. Only then does the payment intent count as ours.
+ */
+async function orderOfPaymentIntent(paymentIntentId: string, deps: EventDeps): Promise<string | undefined> {
+  const indexed = await deps.orders.findOrderIdByPaymentIntent(paymentIntentId);
+  if (indexed) return indexed;
+  const intent = await deps.stripe.retrievePaymentIntent(paymentIntentId);
+  const hintedOrderId = intent ? text(intent.metadata.orderId) : undefined;
+  const order = hintedOrderId ? await deps.orders.getOrder(hintedOrderId) : undefined;
+  if (!order || order.tenantId !== intent?.metadata.tenantId) return undefined;
+  if (!order.paymentIntentId) {
+    const session = await deps.stripe.retrieveCheckoutSession(order.checkoutSessionId);
+    if (session) await deps.orders.mutate(order.orderId, (o) => applySessionFact(o, sessionFactOf(session)), null);
+    const synced = await deps.orders.getOrder(order.orderId);
+    return synced?.paymentIntentId === paymentIntentId ? order.orderId : undefined;
+  }
+  return order.paymentIntentId === paymentIntentId ? order.orderId : undefined;
+}
+
+function settle(change: Change, orderId: string): AppliedEventResult {
+  switch (change.kind) {
+    case 'applied':
+      return { outcome: change.anomaly ? 'anomaly' : 'applied', orderId, ...(change.anomaly ? { reason: change.anomaly.kind } : {}) };
+    case 'stale':
+      return { outcome: 'stale', orderId, reason: change.reason };
+    case 'anomaly':
+      return { outcome: 'anomaly', orderId, reason: change.anomaly.kind };
+    case 'notReady':
+      // mutate() throws for notReady; unreachable, kept for the exhaustive switch.
+      throw new Error(change.reason);
   }
 }

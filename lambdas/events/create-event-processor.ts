@@ -1,10 +1,13 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { applyStripeEvent, parseStripeEvent, type EventOutcome, type StripeEvent } from '../domain/stripe-events';
+import { PaymentProviderUnavailableError, PoisonMessageError } from '../domain/errors';
+import type { StripeReader } from '../domain/ports';
+import { applyStripeEvent, checkStripeEvent, parseQueuedEvent, type EventOutcome, type StripeEvent } from '../domain/stripe-events';
 import { logger, metrics } from '../shared/observability';
 import { DynamoDbOrderStore } from '../shared/order-store';
 
@@ -12,6 +15,13 @@ export interface EventProcessorDeps {
   dynamoDb: DynamoDBClient;
   ordersTableName: string;
   idempotencyTableName: string;
+  /** Look-ups at Stripe: oversized events by id, and the order of an early refund or dispute. */
+  stripe: StripeReader;
+  /**
+   * Where to put an event back with a delay when Stripe is rate limiting or down, so that never
+   * sends it to the DLQ. Without it (tests) such an event fails and SQS retries it.
+   */
+  requeue?: { sqs: SQSClient; queueUrl: string };
   /** Longer than Stripe's three days of retries. @default 604800 (7 days) */
   eventIdempotencyTtlSeconds?: number;
 }
@@ -20,8 +30,29 @@ export interface EventProcessorDeps {
 interface AppliedEvent {
   outcome: EventOutcome;
   orderId: string | null;
+  reason: string | null;
   duplicate?: true;
 }
+
+const METRIC_OF: Record<EventOutcome, string> = {
+  applied: 'StripeEventApplied',
+  stale: 'StripeEventStale',
+  foreign: 'StripeEventForeign',
+  anomaly: 'StripeEventAnomaly',
+  ignored: 'StripeEventIgnored',
+};
+
+/** Newcomer-readable words for each outcome, for the log line. */
+export const OUTCOME_MEANING: Record<EventOutcome, string> = {
+  applied: 'changed the order',
+  stale: 'already reflected in the order (duplicate or older news)',
+  foreign: 'not about anything this backend created; acknowledged',
+  anomaly: 'about our order but contradicting it; recorded for review',
+  ignored: 'an event type we do not handle',
+};
+
+/** SQS allows a delay of at most 15 minutes. */
+const MAX_DELAY_SECONDS = 900;
 
 /**
  * SQS → orders. Each record is applied at most once per Stripe event id (a Stripe redelivery is
@@ -29,7 +60,7 @@ interface AppliedEvent {
  * one bad record never makes its neighbours run again.
  */
 export function createEventProcessor(deps: EventProcessorDeps) {
-  const store = new DynamoDbOrderStore(deps.dynamoDb, deps.ordersTableName);
+  const orders = new DynamoDbOrderStore(deps.dynamoDb, deps.ordersTableName);
   const config = new IdempotencyConfig({
     eventKeyJmesPath: 'id',
     throwOnNoIdempotencyKey: true,
@@ -37,8 +68,8 @@ export function createEventProcessor(deps: EventProcessorDeps) {
     responseHook: (stored) => ({ ...(stored as object), duplicate: true }),
   });
   const apply = async (event: StripeEvent): Promise<AppliedEvent> => {
-    const { outcome, orderId } = await applyStripeEvent(event, store);
-    return { outcome, orderId: orderId ?? null };
+    const { outcome, orderId, reason } = await applyStripeEvent(event, { orders, stripe: deps.stripe });
+    return { outcome, orderId: orderId ?? null, reason: reason ?? null };
   };
   const applyOnce = makeIdempotent(apply, {
     persistenceStore: new DynamoDBPersistenceLayer({ tableName: deps.idempotencyTableName, awsSdkV3Client: deps.dynamoDb }),
@@ -46,15 +77,61 @@ export function createEventProcessor(deps: EventProcessorDeps) {
     keyPrefix: 'stripe-event',
   });
 
+  /** The event itself, or, for a pointer the webhook enqueued because the event was too large, Stripe's copy. */
+  const eventOf = async (body: string): Promise<StripeEvent> => {
+    const queued = parseQueuedEvent(body);
+    if ('data' in queued) return queued;
+    const fetched = await deps.stripe.retrieveEvent(queued.id);
+    if (!fetched) throw new PoisonMessageError(`event ${queued.id} does not exist at Stripe`);
+    return checkStripeEvent(fetched);
+  };
+
+  const deferToLater = async (record: SQSRecord, requeue: NonNullable<EventProcessorDeps['requeue']>) => {
+    const deferrals = Number(record.messageAttributes?.deferrals?.stringValue ?? 0) + 1;
+    await requeue.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: requeue.queueUrl,
+        MessageBody: record.body,
+        DelaySeconds: Math.min(MAX_DELAY_SECONDS, 15 * 2 ** Math.min(deferrals, 6)),
+        MessageAttributes: {
+          ...Object.fromEntries(
+            Object.entries(record.messageAttributes ?? {})
+              .filter(([name, value]) => name !== 'deferrals' && value.stringValue !== undefined)
+              .map(([name, value]) => [name, { DataType: value.dataType, StringValue: value.stringValue }]),
+          ),
+          deferrals: { DataType: 'Number', StringValue: String(deferrals) },
+        },
+      }),
+    );
+    return deferrals;
+  };
+
   const processRecord = async (record: SQSRecord) => {
     const started = Date.now();
     let event: StripeEvent | undefined;
     try {
-      event = parseStripeEvent(record.body);
-      const { outcome, orderId, duplicate } = (await applyOnce(event)) as AppliedEvent;
-      metrics.addMetric(duplicate ? 'StripeEventDuplicate' : outcome === 'ignored' ? 'StripeEventIgnored' : 'StripeEventProcessed', MetricUnit.Count, 1);
-      logger.info('Stripe event handled', { stripeEventId: event.id, stripeEventType: event.type, orderId, outcome, duplicate: duplicate ?? false, ms: Date.now() - started });
+      event = await eventOf(record.body);
+      const { outcome, orderId, reason, duplicate } = (await applyOnce(event)) as AppliedEvent;
+      metrics.addMetric(duplicate ? 'StripeEventDuplicate' : METRIC_OF[outcome], MetricUnit.Count, 1);
+      const log = outcome === 'anomaly' && !duplicate ? logger.warn.bind(logger) : logger.info.bind(logger);
+      log(`Stripe event ${duplicate ? 'was a duplicate' : OUTCOME_MEANING[outcome]}`, {
+        stripeEventId: event.id,
+        stripeEventType: event.type,
+        orderId,
+        outcome,
+        reason,
+        duplicate: duplicate ?? false,
+        ms: Date.now() - started,
+      });
     } catch (error) {
+      if (error instanceof PaymentProviderUnavailableError && deps.requeue) {
+        // Stripe rate limiting (429) or down: not the event's fault. Put it back with a delay and
+        // acknowledge this copy, so receive counts never push a good event into the DLQ.
+        const deferrals = await deferToLater(record, deps.requeue);
+        metrics.addMetric('StripeEventDeferred', MetricUnit.Count, 1);
+        logger.warn('Stripe unavailable; event put back for later', { stripeEventId: event?.id, deferrals });
+        return;
+      }
       metrics.addMetric('StripeEventFailed', MetricUnit.Count, 1);
       logger.warn('Stripe event failed; SQS will retry it', {
         stripeEventId: event?.id,

@@ -1,10 +1,13 @@
-import { dynamoDbClient } from '../shared/aws-clients';
+import { dynamoDbClient, sqsClient } from '../shared/aws-clients';
 import { positiveIntEnv, requiredEnv } from '../shared/env';
+import { StripePaymentGateway } from '../shared/stripe-gateway';
 import { createEventProcessor } from './create-event-processor';
 
 export const handler = createEventProcessor({
   dynamoDb: dynamoDbClient(),
   ordersTableName: requiredEnv('ORDERS_TABLE_NAME'),
   idempotencyTableName: requiredEnv('IDEMPOTENCY_TABLE_NAME'),
+  stripe: new StripePaymentGateway(),
+  requeue: { sqs: sqsClient(), queueUrl: requiredEnv('EVENTS_QUEUE_URL') },
   eventIdempotencyTtlSeconds: positiveIntEnv('STRIPE_EVENT_IDEMPOTENCY_TTL_SECONDS', 7 * 86_400),
 });

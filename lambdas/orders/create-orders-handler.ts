@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { orderView } from '../domain/order';
+import { orderView } from '../domain/ledger';
 import { problemResult, respond, result } from '../shared/http';
 import { DynamoDbOrderStore } from '../shared/order-store';
 import { callerOf } from '../shared/request-identity';

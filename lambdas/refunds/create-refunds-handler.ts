@@ -1,5 +1,7 @@
+import { refundRequestView } from '../domain/ledger';
 import { createRefund, parseRefundRequest } from '../domain/refund';
 import { problemResult, result } from '../shared/http';
+import { ProblemError } from '../shared/problem';
 import { idempotentRoute, type PaymentRouteDeps } from '../shared/idempotent-step';
 import { DynamoDbOrderStore } from '../shared/order-store';
 
@@ -11,13 +13,12 @@ export function createRefundsHandler(deps: PaymentRouteDeps) {
     const outcome = await createRefund(request, { gateway: deps.gateway, orders, now });
     switch (outcome.kind) {
       case 'created':
-        return result(201, {
-          refundId: outcome.refund.refundId,
-          orderId: outcome.order.orderId,
-          amount: outcome.refund.amount,
-          currency: outcome.order.currency,
-          status: outcome.refund.status,
-        });
+        return result(201, refundRequestView(outcome.order, outcome.reservation));
+      case 'keyReused':
+        // Thrown, not returned: a stored answer would lock the original request out for the TTL.
+        throw new ProblemError('idempotencyKeyReused');
+      case 'disputeOpen':
+        return problemResult('orderDisputed', 'The payment has an open dispute; Stripe refuses refunds until it closes');
       case 'orderNotFound':
         return problemResult('notFound', 'No such order');
       case 'notRefundable':

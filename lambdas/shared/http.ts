@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { OrderNotFoundError, PaymentProviderUnavailableError } from '../domain/errors';
+import { OrderNotFoundError, PaymentProviderUnavailableError, RefundInProgressError } from '../domain/errors';
 import { RequestValidationError } from '../domain/validation';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logger, metrics } from './observability';
@@ -73,6 +73,14 @@ export function errorToResponse(error: unknown): APIGatewayProxyResult {
     case 'IdempotencyPersistenceLayerError':
       logger.error('Idempotency store unavailable', { error });
       return problem('storageUnavailable', SECONDS_BEFORE_RETRY.unavailable);
+  }
+  if (error instanceof RefundInProgressError) return problem('idempotencyRequestInProgress', SECONDS_BEFORE_RETRY.inProgress);
+  if (error.name === 'StripeIdempotencyMismatchError') {
+    // Stripe saw our derived key with other parameters: the same request key with another body
+    // that no record of ours remembered. Not stored (thrown), so the original can still complete.
+    metrics.addMetric('StripeIdempotencyMismatch', MetricUnit.Count, 1);
+    logger.error('Stripe refused a reused idempotency key; our fingerprint check missed it');
+    return problem('idempotencyKeyReused');
   }
   if (error instanceof PaymentProviderUnavailableError) {
     logger.warn('Stripe unavailable', { error });

@@ -3,7 +3,7 @@ import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempo
 import type { JSONObject } from '@aws-lambda-powertools/commons/types';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
-import type { IdempotentRequest, Operation } from '../domain/idempotency-scope';
+import { requestFingerprint, type IdempotentRequest, type Operation } from '../domain/idempotency-scope';
 import type { PaymentGateway } from '../domain/ports';
 import { parseJsonBody, respond, type HttpResult } from './http';
 import { callerOf, idempotencyKeyOf } from './request-identity';
@@ -78,6 +78,6 @@ export function idempotentRoute<Payload>(
       const caller = callerOf(event);
       const key = idempotencyKeyOf(event);
       const payload = parse(parseJsonBody(event));
-      return runOnce({ scope: { ...caller, key }, payload }, context);
+      return runOnce({ scope: { ...caller, key }, payload, fingerprint: requestFingerprint(payload) }, context);
     });
 }

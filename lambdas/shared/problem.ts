@@ -17,6 +17,7 @@ export const problemTypes = {
     title: 'A request with this Idempotency-Key is still being processed',
   },
   orderNotRefundable: { status: 409, title: 'The order is not in a refundable state' },
+  orderDisputed: { status: 409, title: 'The payment is disputed; refunds are refused until the dispute closes' },
   payloadTooLarge: { status: 413, title: 'The request body is too large' },
   unsupportedMediaType: { status: 415, title: 'The request body must be application/json' },
   throttled: { status: 429, title: 'Too many requests; retry later' },

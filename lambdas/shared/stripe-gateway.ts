@@ -1,7 +1,7 @@
 import Stripe from 'stripe';
 import { PaymentProviderUnavailableError, PaymentRejectedError } from '../domain/errors';
-import type { RefundStatus } from '../domain/order';
-import type { CheckoutSessionInput, PaymentGateway, RefundInput } from '../domain/ports';
+import type { RefundFact } from '../domain/ledger';
+import type { CheckoutSessionInput, PaymentGateway, RefundInput, StripeRefundStatus } from '../domain/ports';
 import { optionalEnv, positiveIntEnv } from './env';
 import { stripeSecrets } from './stripe-secrets';
 
@@ -35,17 +35,48 @@ export async function stripeClient(): Promise<Stripe> {
   return client;
 }
 
+/** Stripe charged us with a wrong key use: our fingerprint check missed something. Never a client's fault. */
+export class StripeIdempotencyMismatchError extends Error {
+  constructor(options: { cause: unknown }) {
+    super('Stripe refused a reused idempotency key with other parameters', options);
+    this.name = 'StripeIdempotencyMismatchError';
+  }
+}
+
 /** Stripe's definitive answers become PaymentRejectedError; everything uncertain is "unavailable". */
 function translateStripeError(error: unknown): never {
   if (error instanceof Stripe.errors.StripeError) {
-    const definitive =
-      error instanceof Stripe.errors.StripeInvalidRequestError ||
-      error instanceof Stripe.errors.StripeCardError ||
-      error instanceof Stripe.errors.StripeIdempotencyError;
+    // Never shown to the client: its message names our internal key, and it is our bug, not theirs.
+    if (error instanceof Stripe.errors.StripeIdempotencyError) throw new StripeIdempotencyMismatchError({ cause: error });
+    const definitive = error instanceof Stripe.errors.StripeInvalidRequestError || error instanceof Stripe.errors.StripeCardError;
     if (definitive) throw new PaymentRejectedError(error.message, error.code);
     throw new PaymentProviderUnavailableError(`Stripe ${error.type} (${error.statusCode ?? 'no status'})`, { cause: error });
   }
   throw error;
+}
+
+const isMissing = (error: unknown) => error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'resource_missing';
+
+/** Reads that answer "not there" as undefined and everything uncertain as unavailable. */
+async function retrieve<T>(read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    return translateStripeError(error);
+  }
+}
+
+export function refundFactOfStripe(refund: Stripe.Refund): RefundFact {
+  return {
+    stripeRefundId: refund.id,
+    paymentIntentId: typeof refund.payment_intent === 'string' ? refund.payment_intent : (refund.payment_intent?.id ?? null),
+    amount: refund.amount,
+    currency: refund.currency,
+    status: (refund.status ?? 'pending') as StripeRefundStatus,
+    refundId: refund.metadata?.refundId ?? null,
+    created: refund.created,
+  };
 }
 
 export class StripePaymentGateway implements PaymentGateway {
@@ -64,7 +95,7 @@ export class StripePaymentGateway implements PaymentGateway {
           ...(input.customerEmail ? { customer_email: input.customerEmail } : {}),
           client_reference_id: input.orderId,
           metadata,
-          // Copied onto the PaymentIntent so refund and dispute events can be traced to the order.
+          // Copied onto the PaymentIntent: an early refund or dispute event finds its order through it.
           payment_intent_data: { metadata },
         },
         { idempotencyKey: stripeIdempotencyKey },
@@ -72,6 +103,17 @@ export class StripePaymentGateway implements PaymentGateway {
       return { id: session.id, url: session.url, amountTotal: session.amount_total ?? 0, currency: session.currency ?? 'usd' };
     } catch (error) {
       return translateStripeError(error);
+    }
+  }
+
+  async expireCheckoutSession(checkoutSessionId: string) {
+    const stripe = await this.client();
+    try {
+      await stripe.checkout.sessions.expire(checkoutSessionId);
+    } catch (error) {
+      // Already complete or expired: nothing left to close.
+      if (error instanceof Stripe.errors.StripeInvalidRequestError) return;
+      translateStripeError(error);
     }
   }
 
@@ -87,9 +129,38 @@ export class StripePaymentGateway implements PaymentGateway {
         },
         { idempotencyKey: stripeIdempotencyKey },
       );
-      return { id: refund.id, status: (refund.status ?? 'pending') as RefundStatus };
+      return refundFactOfStripe(refund);
     } catch (error) {
       return translateStripeError(error);
     }
+  }
+
+  async findRefunds(paymentIntentId: string, refundId: string) {
+    const stripe = await this.client();
+    const found: RefundFact[] = [];
+    try {
+      for await (const refund of stripe.refunds.list({ payment_intent: paymentIntentId, limit: 100 })) {
+        if (refund.metadata?.refundId === refundId) found.push(refundFactOfStripe(refund));
+      }
+    } catch (error) {
+      return translateStripeError(error);
+    }
+    return found;
+  }
+
+  async retrievePaymentIntent(paymentIntentId: string) {
+    const stripe = await this.client();
+    const intent = await retrieve(() => stripe.paymentIntents.retrieve(paymentIntentId));
+    return intent ? { id: intent.id, metadata: intent.metadata ?? {} } : undefined;
+  }
+
+  async retrieveCheckoutSession(checkoutSessionId: string) {
+    const stripe = await this.client();
+    return (await retrieve(() => stripe.checkout.sessions.retrieve(checkoutSessionId))) as unknown as Record<string, unknown> | undefined;
+  }
+
+  async retrieveEvent(eventId: string) {
+    const stripe = await this.client();
+    return retrieve(() => stripe.events.retrieve(eventId));
   }
 }
