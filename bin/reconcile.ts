@@ -3,7 +3,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { parseArgs } from 'node:util';
 import type Stripe from 'stripe';
-import { isReleasedRefund, type Order, type PaymentStatus, type RefundStatus } from '../lambdas/domain/order';
+import { isOutstanding, orderTotals } from '../lambdas/domain/ledger';
+import type { Order, PaymentStatus } from '../lambdas/domain/order';
 
 /**
  * `npm run reconcile -- [--since 2026-11-01] [--until 2026-11-23] [--json]`: the auditor's view.
@@ -19,8 +20,14 @@ export type Drift =
   | { kind: 'stripe_session_without_order'; checkoutSessionId: string; orderId: string }
   | { kind: 'order_without_stripe_session'; orderId: string; checkoutSessionId: string }
   | { kind: 'status_mismatch'; orderId: string; checkoutSessionId: string; stripe: PaymentStatus; ours: PaymentStatus }
+  | { kind: 'refund_missing_from_ledger'; orderId: string; stripeRefundId: string; amount: number; status: string }
+  | { kind: 'refund_status_mismatch'; orderId: string; stripeRefundId: string; stripe: string; ours: string }
+  | { kind: 'ledger_refund_not_at_stripe'; orderId: string; stripeRefundId: string }
   | { kind: 'refund_total_mismatch'; orderId: string; paymentIntentId: string; stripe: number; ours: number }
-  | { kind: 'refund_without_record'; orderId: string; stripeRefundId: string; refundId: string };
+  | { kind: 'duplicate_refund_for_request'; orderId: string; refundId: string; stripeRefundIds: string }
+  | { kind: 'unresolved_reservation'; orderId: string; refundId: string; amount: number; since: string }
+  | { kind: 'dispute_mismatch'; orderId: string; disputeId: string; stripe: string; ours: string }
+  | { kind: 'anomaly'; orderId: string; anomaly: string; stripeEventId: string; detail: string };
 
 export interface ReconciliationReport {
   window: { since: string; until: string };
@@ -35,10 +42,10 @@ function statusFromStripe(session: Stripe.Checkout.Session): PaymentStatus {
   return 'pending';
 }
 
-const refundedAtStripe = (refunds: Stripe.Refund[]) =>
-  refunds.filter((r) => !isReleasedRefund((r.status ?? 'pending') as RefundStatus)).reduce((sum, r) => sum + r.amount, 0);
+/** Reservations older than this with no Stripe outcome should have been resolved by the recovery function. */
+const RESERVATION_GRACE_MS = 30 * 60_000;
 
-export async function reconcile(deps: { stripe: Stripe; dynamoDb: DynamoDBClient; ordersTableName: string; since: Date; until: Date }): Promise<ReconciliationReport> {
+export async function reconcile(deps: { stripe: Stripe; dynamoDb: DynamoDBClient; ordersTableName: string; since: Date; until: Date; now?: Date }): Promise<ReconciliationReport> {
   const created = { gte: Math.floor(deps.since.getTime() / 1000), lte: Math.floor(deps.until.getTime() / 1000) };
   const sessions: Stripe.Checkout.Session[] = [];
   for await (const session of deps.stripe.checkout.sessions.list({ created, limit: 100 })) sessions.push(session);
@@ -64,9 +71,10 @@ export async function reconcile(deps: { stripe: Stripe; dynamoDb: DynamoDBClient
   const sessionIds = new Set<string>();
   for (const session of sessions) {
     sessionIds.add(session.id);
-    const orderId = session.metadata?.orderId ?? session.client_reference_id ?? undefined;
+    // Only our metadata marks a session as ours; client_reference_id is customer-controlled.
+    const orderId = session.metadata?.orderId;
     if (!orderId) {
-      foreignSessions++; // created by something else on this Stripe account
+      foreignSessions++;
       continue;
     }
     const order = orders.get(orderId);
@@ -74,6 +82,7 @@ export async function reconcile(deps: { stripe: Stripe; dynamoDb: DynamoDBClient
       drift.push({ kind: 'stripe_session_without_order', checkoutSessionId: session.id, orderId });
       continue;
     }
+    if (order.checkoutSessionId !== session.id) continue; // a session we expired as created by mistake
     const expected = statusFromStripe(session);
     const asyncFailure = order.paymentStatus === 'failed' && expected === 'pending';
     if (order.paymentStatus !== expected && !asyncFailure) {
@@ -81,22 +90,45 @@ export async function reconcile(deps: { stripe: Stripe; dynamoDb: DynamoDBClient
     }
   }
 
+  const now = (deps.now ?? new Date()).getTime();
   let stripeRefunds = 0;
   for (const order of orders.values()) {
+    for (const a of order.anomalies ?? []) drift.push({ kind: 'anomaly', orderId: order.orderId, anomaly: a.kind, stripeEventId: a.stripeEventId ?? '-', detail: a.detail });
     if (!sessionIds.has(order.checkoutSessionId)) {
       drift.push({ kind: 'order_without_stripe_session', orderId: order.orderId, checkoutSessionId: order.checkoutSessionId });
+    }
+    for (const r of Object.values(order.reservations)) {
+      if (isOutstanding(r) && now - Date.parse(r.createdAt) > RESERVATION_GRACE_MS) {
+        drift.push({ kind: 'unresolved_reservation', orderId: order.orderId, refundId: r.refundId, amount: r.amount, since: r.createdAt });
+      }
     }
     if (!order.paymentIntentId) continue;
     const refunds: Stripe.Refund[] = [];
     for await (const refund of deps.stripe.refunds.list({ payment_intent: order.paymentIntentId, limit: 100 })) refunds.push(refund);
     stripeRefunds += refunds.length;
-    const atStripe = refundedAtStripe(refunds);
-    if (atStripe !== order.amountRefunded) {
-      drift.push({ kind: 'refund_total_mismatch', orderId: order.orderId, paymentIntentId: order.paymentIntentId, stripe: atStripe, ours: order.amountRefunded });
-    }
+    const byRequest = new Map<string, string[]>();
     for (const refund of refunds) {
+      const ours = order.refunds[refund.id];
+      if (!ours) drift.push({ kind: 'refund_missing_from_ledger', orderId: order.orderId, stripeRefundId: refund.id, amount: refund.amount, status: refund.status ?? 'pending' });
+      else if (ours.status !== refund.status) drift.push({ kind: 'refund_status_mismatch', orderId: order.orderId, stripeRefundId: refund.id, stripe: refund.status ?? 'pending', ours: ours.status });
       const refundId = refund.metadata?.refundId;
-      if (refundId && !order.refunds[refundId]) drift.push({ kind: 'refund_without_record', orderId: order.orderId, stripeRefundId: refund.id, refundId });
+      if (refundId) byRequest.set(refundId, [...(byRequest.get(refundId) ?? []), refund.id]);
+    }
+    for (const [refundId, ids] of byRequest) {
+      if (ids.length > 1) drift.push({ kind: 'duplicate_refund_for_request', orderId: order.orderId, refundId, stripeRefundIds: ids.join(',') });
+    }
+    const atStripeIds = new Set(refunds.map((r) => r.id));
+    for (const id of Object.keys(order.refunds)) {
+      if (!atStripeIds.has(id)) drift.push({ kind: 'ledger_refund_not_at_stripe', orderId: order.orderId, stripeRefundId: id });
+    }
+    const atStripe = refunds.filter((r) => r.status !== 'failed' && r.status !== 'canceled').reduce((sum, r) => sum + r.amount, 0);
+    const ours = orderTotals(order).amountRefunded;
+    if (atStripe !== ours) drift.push({ kind: 'refund_total_mismatch', orderId: order.orderId, paymentIntentId: order.paymentIntentId, stripe: atStripe, ours });
+    for (const dispute of (await deps.stripe.disputes.list({ payment_intent: order.paymentIntentId, limit: 100 })).data) {
+      const oursDispute = order.disputes[dispute.id];
+      if (oursDispute?.status !== dispute.status) {
+        drift.push({ kind: 'dispute_mismatch', orderId: order.orderId, disputeId: dispute.id, stripe: dispute.status, ours: oursDispute?.status ?? 'none' });
+      }
     }
   }
 
@@ -106,6 +138,21 @@ export async function reconcile(deps: { stripe: Stripe; dynamoDb: DynamoDBClient
     drift,
   };
 }
+
+/** What each kind of drift means, for the report and the README. */
+export const DRIFT_MEANING: Record<Drift['kind'], string> = {
+  stripe_session_without_order: 'Stripe has a session our API created (our metadata) but no order: the order write was lost',
+  order_without_stripe_session: 'we have an order whose session Stripe does not list in the window',
+  status_mismatch: 'the order\'s payment status differs from its session at Stripe: an event not yet (or never) applied',
+  refund_missing_from_ledger: 'Stripe holds a refund of our payment that the ledger lacks: its event was not applied yet',
+  refund_status_mismatch: 'a refund\'s status differs from Stripe\'s: a later event not applied yet',
+  ledger_refund_not_at_stripe: 'the ledger holds a refund Stripe does not list: investigate at once',
+  refund_total_mismatch: 'refunded totals differ from Stripe\'s non-failed refunds',
+  duplicate_refund_for_request: 'Stripe made two refunds for one of our refund requests (money refunded twice)',
+  unresolved_reservation: 'a refund reservation is older than 30 minutes without a Stripe outcome: the recovery function is not running',
+  dispute_mismatch: 'a dispute\'s status differs from Stripe\'s',
+  anomaly: 'an event about our order contradicted it and was not applied (see docs/RUNBOOK.md#anomalies)',
+};
 
 export function formatReport(report: ReconciliationReport): string {
   const lines = [

@@ -5,12 +5,18 @@ import { headerValues, problemResult, rawBody, respond, result } from '../shared
 import { logger, metrics } from '../shared/observability';
 import { ProblemError } from '../shared/problem';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { EVENTS_QUEUE_MAX_MESSAGE_BYTES } from '../../lib/limits';
 
 export interface WebhookHandlerDeps {
   sqs: SQSClient;
   queueUrl: string;
   webhookSigningSecret: () => Promise<string>;
+  /** The queue's MaximumMessageSize; a larger event is enqueued as a pointer. @default EVENTS_QUEUE_MAX_MESSAGE_BYTES */
+  maxMessageBytes?: number;
 }
+
+/** Room for the message attributes, which count toward SQS's size limit. */
+const ATTRIBUTE_ALLOWANCE_BYTES = 1024;
 
 /**
  * POST /v1/webhooks/stripe: verify the signature on the raw bytes, enqueue, acknowledge.
@@ -32,11 +38,18 @@ export function createWebhookHandler(deps: WebhookHandlerDeps) {
         logger.warn('Rejected Stripe webhook', { reason: (error as Error).message });
         return problemResult('invalidWebhookSignature', 'The signature does not match the body, or is older than 300 seconds');
       }
+      // An event larger than the queue takes would be refused on every retry and lost when Stripe
+      // gives up: enqueue a pointer instead, and the processor fetches the event by id.
+      const limit = (deps.maxMessageBytes ?? EVENTS_QUEUE_MAX_MESSAGE_BYTES) - ATTRIBUTE_ALLOWANCE_BYTES;
+      const messageBody =
+        body.length <= limit
+          ? body.toString('utf8')
+          : JSON.stringify({ object: 'event_pointer', id: stripeEvent.id, type: stripeEvent.type, created: stripeEvent.created });
       try {
         await deps.sqs.send(
           new SendMessageCommand({
             QueueUrl: deps.queueUrl,
-            MessageBody: body.toString('utf8'),
+            MessageBody: messageBody,
             MessageAttributes: {
               stripeEventId: { DataType: 'String', StringValue: stripeEvent.id },
               stripeEventType: { DataType: 'String', StringValue: stripeEvent.type },

@@ -6,7 +6,7 @@ import { createOrdersHandler } from '../../lambdas/orders/create-orders-handler'
 import { problemTypeUri } from '../../lambdas/shared/problem';
 import { LOCAL_CREDENTIALS } from '../../local/dynamodb';
 import { lambdaContext } from '../../local/lambda-context';
-import { ALICE, call, claimsOf, countItems, createPrice, newKey, startHarness, TABLES, type Harness } from '../support/harness';
+import { ALICE, call, claimsOf, countItems, createPrice, newKey, startHarness, TABLES, type Harness, overriding } from '../support/harness';
 
 let h: Harness;
 let priceId: string;
@@ -236,14 +236,14 @@ describe('POST /v1/checkouts', () => {
     const gate = new Promise<void>((resolve) => (release = resolve));
     let entered!: () => void;
     const inside = new Promise<void>((resolve) => (entered = resolve));
-    const slow: PaymentGateway = {
+    const slow: PaymentGateway = overriding(h.gateway, {
       createCheckoutSession: async (input, stripeKey) => {
         entered();
         await gate;
         return h.gateway.createCheckoutSession(input, stripeKey);
       },
       createRefund: (input, stripeKey) => h.gateway.createRefund(input, stripeKey),
-    };
+    });
     const handler = checkoutWith(slow);
     const key = newKey();
     const created = sessionsCreated();
@@ -278,7 +278,7 @@ describe('POST /v1/checkouts', () => {
     // The first invocation "dies" once Stripe has answered: its promise never settles, its
     // idempotency record stays INPROGRESS until the invocation's deadline passes.
     let crashed = false;
-    const dying: PaymentGateway = {
+    const dying: PaymentGateway = overriding(h.gateway, {
       createCheckoutSession: async (input, stripeKey) => {
         const session = await h.gateway.createCheckoutSession(input, stripeKey);
         if (!crashed) {
@@ -288,7 +288,7 @@ describe('POST /v1/checkouts', () => {
         return session;
       },
       createRefund: (input, stripeKey) => h.gateway.createRefund(input, stripeKey),
-    };
+    });
     const handler = checkoutWith(dying);
     const key = newKey();
     const created = sessionsCreated();

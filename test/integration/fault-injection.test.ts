@@ -1,3 +1,4 @@
+import { orderView } from '../../lambdas/domain/ledger';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { createCheckoutHandler } from '../../lambdas/checkout/create-checkout-handler';
 import { derivedId } from '../../lambdas/domain/idempotency-scope';
@@ -10,7 +11,7 @@ import { PaymentsClient } from '../../client/payments-client';
 import { LocalApiGateway, type ProxyHandler } from '../../local/api-gateway';
 import { localToken } from '../../local/token';
 import { die, faultyDynamoDb, type DynamoDbFault } from '../support/faults';
-import { call, countItems, createPrice, newKey, startHarness, TABLES, type Harness } from '../support/harness';
+import { call, countItems, createPrice, newKey, startHarness, TABLES, type Harness, overriding } from '../support/harness';
 import { paidOrder } from '../support/paid-order';
 
 /**
@@ -43,10 +44,10 @@ function dyingGateway(method: keyof PaymentGateway, when: 'before' | 'after'): P
       if (dies) return die();
       return answer;
     };
-  return {
+  return overriding(h.gateway, {
     createCheckoutSession: wrap('createCheckoutSession', (input, key) => h.gateway.createCheckoutSession(input, key)),
     createRefund: wrap('createRefund', (input, key) => h.gateway.createRefund(input, key)),
-  };
+  });
 }
 
 /** The real handler factory, wired to dynalite and the emulator, with the given faults. */
@@ -144,7 +145,7 @@ describe('refunds', () => {
     'before Stripe': async () => handlerWith({ gateway: dyingGateway('createRefund', 'before') }),
     'after Stripe, before our record': async () => handlerWith({ gateway: dyingGateway('createRefund', 'after') }),
     'after our record, before the idempotency record': async () =>
-      handlerWith({ dynamoDbFault: { command: 'UpdateItemCommand', table: TABLES.orders, updateContains: 'stripeRefundId', effect: 'die-after' } }),
+      handlerWith({ dynamoDbFault: { command: 'PutItemCommand', table: TABLES.orders, putWithEntriesIn: 'refunds', effect: 'die-after' } }),
     'Stripe did it, the response was lost': async () => {
       await dropStripeResponses('/v1/refunds');
       return handlerWith();
@@ -163,19 +164,22 @@ describe('refunds', () => {
     const stripeRefunds = (await h.stripe.refunds.list({ payment_intent: order.paymentIntentId!, limit: 100 })).data;
     expect(stripeRefunds).toHaveLength(1);
     const after = (await store.getOrder(order.orderId))!;
-    expect(Object.keys(after.refunds)).toEqual([refundId]);
-    expect(after.refunds[refundId]).toMatchObject({ amount: 350, status: 'succeeded', stripeRefundId: stripeRefunds[0].id });
-    expect(after).toMatchObject({ amountRefunded: 350, amountRefundable: 650 });
-    expect(data).toEqual({ refundId, orderId: order.orderId, amount: 350, currency: 'eur', status: 'succeeded' });
+    expect(Object.keys(after.reservations)).toEqual([refundId]);
+    expect(after.reservations[refundId]).toMatchObject({ amount: 350, stripeRefundId: stripeRefunds[0].id });
+    expect(Object.values(after.refunds)).toEqual([expect.objectContaining({ stripeRefundId: stripeRefunds[0].id, amount: 350, status: 'succeeded', refundId })]);
+    expect(orderView(after!)).toMatchObject({ amountRefunded: 350, amountRefundable: 650 });
+    expect(data).toEqual({ refundId, orderId: order.orderId, amount: 350, currency: 'eur', status: 'succeeded', stripeRefundId: stripeRefunds[0].id });
     expect(attempts > 1).toBe(point !== 'none');
   }, 30_000);
 
   it('DynamoDB throttling the reservation answers 503: no reservation, no Stripe refund', async () => {
     const order = await paidOrder(h, 1000);
-    const handler = handlerWith({ dynamoDbFault: { command: 'UpdateItemCommand', table: TABLES.orders, updateContains: 'amountRefundable - :amount', effect: 'throttle' } });
+    const handler = handlerWith({ dynamoDbFault: { command: 'PutItemCommand', table: TABLES.orders, putWithEntriesIn: 'reservations', effect: 'throttle' } });
     const failed = await call(handler, { path: '/v1/refunds', headers: { 'Idempotency-Key': newKey() }, body: { orderId: order.orderId, amount: 100 } });
     expect(failed).toMatchObject({ status: 503, body: { type: problemTypeUri('storageUnavailable') } });
-    expect(await store.getOrder(order.orderId)).toMatchObject({ amountRefunded: 0, amountRefundable: 1000, refunds: {} });
+    const after = (await store.getOrder(order.orderId))!;
+    expect(orderView(after)).toMatchObject({ amountRefunded: 0, amountRefundPending: 0, amountRefundable: 1000, refunds: [] });
+    expect(after.reservations).toEqual({});
     expect((await h.stripe.refunds.list({ payment_intent: order.paymentIntentId! })).data).toHaveLength(0);
   });
 });

@@ -1,3 +1,4 @@
+import { orderView } from '../../lambdas/domain/ledger';
 import { GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { createCheckoutHandler } from '../../lambdas/checkout/create-checkout-handler';
 import { createEventProcessor } from '../../lambdas/events/create-event-processor';
@@ -7,7 +8,7 @@ import { createRefundsHandler } from '../../lambdas/refunds/create-refunds-handl
 import { DynamoDbOrderStore } from '../../lambdas/shared/order-store';
 import { problemTypeUri } from '../../lambdas/shared/problem';
 import { lambdaContext } from '../../local/lambda-context';
-import { ALICE, call, claimsOf, countItems, createPrice, newKey, startHarness, TABLES, type Harness } from '../support/harness';
+import { ALICE, call, claimsOf, countItems, createPrice, newKey, startHarness, TABLES, type Harness, overriding } from '../support/harness';
 import { sqsEvent } from '../support/orders';
 import { paidOrder as paidOrderOf } from '../support/paid-order';
 
@@ -37,7 +38,7 @@ describe('POST /v1/refunds', () => {
     const order = await paidOrder(1000);
     const refunded = await postRefund(newKey(), { orderId: order.orderId, reason: 'requested_by_customer' });
     expect(refunded.status).toBe(201);
-    expect(refunded.body).toEqual({ refundId: expect.stringMatching(/^rfd_[0-9a-f]{32}$/), orderId: order.orderId, amount: 1000, currency: 'eur', status: 'succeeded' });
+    expect(refunded.body).toEqual({ refundId: expect.stringMatching(/^rfd_[0-9a-f]{32}$/), orderId: order.orderId, amount: 1000, currency: 'eur', status: 'succeeded', stripeRefundId: expect.stringMatching(/^re_/) });
     const [stripeRefund] = await stripeRefundsOf(order.paymentIntentId!);
     expect(stripeRefund).toMatchObject({ amount: 1000, reason: 'requested_by_customer', metadata: { orderId: order.orderId, refundId: refunded.body.refundId } });
 
@@ -88,7 +89,7 @@ describe('POST /v1/refunds', () => {
     expect(again.headers['idempotent-replayed']).toBe('true');
     // Refused means untouched: no Stripe refund, no reservation.
     expect(await stripeRefundsOf(order.paymentIntentId!)).toHaveLength(0);
-    expect(await store.getOrder(order.orderId)).toMatchObject({ amountRefunded: 0, amountRefundable: 1000, refunds: {} });
+    expect(orderView((await store.getOrder(order.orderId))!)).toMatchObject({ amountRefunded: 0, amountRefundable: 1000, refunds: [] });
   });
 
   it('answers 409 with its own type for an order that is not paid', async () => {
@@ -116,7 +117,7 @@ describe('POST /v1/refunds', () => {
     expect(refused).toHaveLength(7);
     refused.forEach((r) => expect(r.body).toMatchObject({ status: 422, type: problemTypeUri('refundExceedsBalance'), refundable: expect.any(Number) }));
     expect(await stripeRefundsOf(order.paymentIntentId!)).toHaveLength(3);
-    expect(await store.getOrder(order.orderId)).toMatchObject({ amountRefunded: 900, amountRefundable: 100 });
+    expect(orderView((await store.getOrder(order.orderId))!)).toMatchObject({ amountRefunded: 900, amountRefundable: 100 });
     expect(Object.keys((await store.getOrder(order.orderId))!.refunds)).toHaveLength(3);
   });
 
@@ -127,7 +128,7 @@ describe('POST /v1/refunds', () => {
     expect(responses.every((r) => r.status === 201 || r.status === 409)).toBe(true);
     expect(responses.filter((r) => r.status === 201 && !r.headers['idempotent-replayed'])).toHaveLength(1);
     expect(await stripeRefundsOf(order.paymentIntentId!)).toHaveLength(1);
-    expect(await store.getOrder(order.orderId)).toMatchObject({ amountRefunded: 250 });
+    expect(orderView((await store.getOrder(order.orderId))!)).toMatchObject({ amountRefunded: 250 });
   });
 
   it('keeps the reservation when Stripe fails (503), and the retry completes it once', async () => {
@@ -137,12 +138,13 @@ describe('POST /v1/refunds', () => {
     const failed = await postRefund(key, { orderId: order.orderId, amount: 400 });
     expect(failed.status).toBe(503);
     expect(failed.headers['retry-after']).toBeDefined();
-    // The outcome at Stripe is unknown, so the money stays reserved: nobody else can spend it.
-    expect(await store.getOrder(order.orderId)).toMatchObject({ amountRefunded: 400, amountRefundable: 600 });
+    // The outcome at Stripe is unknown, so the money stays reserved (nobody else can spend it)
+    // and is shown as pending, never as refunded (finding 4).
+    expect(orderView((await store.getOrder(order.orderId))!)).toMatchObject({ status: 'paid', amountRefunded: 0, amountRefundPending: 400, amountRefundable: 600 });
     const retried = await postRefund(key, { orderId: order.orderId, amount: 400 });
     expect(retried.status).toBe(201);
     expect(await stripeRefundsOf(order.paymentIntentId!)).toHaveLength(1);
-    expect(await store.getOrder(order.orderId)).toMatchObject({ amountRefunded: 400, amountRefundable: 600 });
+    expect(orderView((await store.getOrder(order.orderId))!)).toMatchObject({ amountRefunded: 400, amountRefundable: 600 });
   });
 
   it('releases the reservation when Stripe refuses the refund', async () => {
@@ -152,14 +154,15 @@ describe('POST /v1/refunds', () => {
     const refused = await postRefund(newKey(), { orderId: order.orderId, amount: 500 });
     expect(refused).toMatchObject({ status: 422, body: { type: problemTypeUri('paymentRequestRejected'), stripeCode: 'charge_already_refunded' } });
     const after = (await store.getOrder(order.orderId))!;
-    expect(after).toMatchObject({ amountRefunded: 0, amountRefundable: 1000 });
-    expect(Object.values(after.refunds).map((r) => r.status)).toEqual(['failed']);
+    expect(orderView(after!)).toMatchObject({ amountRefunded: 0, amountRefundable: 1000 });
+    expect(Object.values(after.reservations).map((r) => r.releaseReason)).toEqual(['stripe_refused']);
+    expect(after.refunds).toEqual({}); // the Dashboard's refund enters the ledger with its own events
   });
 
   it('after a crash between Stripe and our records, the retry returns the same Stripe refund, counted once', async () => {
     const order = await paidOrder(1000);
     let crashed = false;
-    const dying: PaymentGateway = {
+    const dying: PaymentGateway = overriding(h.gateway, {
       createCheckoutSession: (input, stripeKey) => h.gateway.createCheckoutSession(input, stripeKey),
       createRefund: async (input, stripeKey) => {
         const refund = await h.gateway.createRefund(input, stripeKey);
@@ -169,7 +172,7 @@ describe('POST /v1/refunds', () => {
         }
         return refund;
       },
-    };
+    });
     const handler = refundsWith(dying);
     const key = newKey();
     const invocationMs = 300;
@@ -182,21 +185,22 @@ describe('POST /v1/refunds', () => {
     const stripeRefunds = await stripeRefundsOf(order.paymentIntentId!);
     expect(stripeRefunds).toHaveLength(1);
     const after = (await store.getOrder(order.orderId))!;
-    expect(after).toMatchObject({ amountRefunded: 600, amountRefundable: 400 });
-    expect(after.refunds[retried.body.refundId]).toMatchObject({ stripeRefundId: stripeRefunds[0].id, status: 'succeeded' });
+    expect(orderView(after!)).toMatchObject({ amountRefunded: 600, amountRefundable: 400 });
+    expect(after.reservations[retried.body.refundId]).toMatchObject({ stripeRefundId: stripeRefunds[0].id });
+    expect(after.refunds[stripeRefunds[0].id]).toMatchObject({ status: 'succeeded', refundId: retried.body.refundId });
   });
 
   it('gives a refund that fails at the bank back to the balance once (refund.failed webhook)', async () => {
     const order = await paidOrder(1000);
     const created = await postRefund(newKey(), { orderId: order.orderId, amount: 300 });
-    const stripeRefundId = (await store.getOrder(order.orderId))!.refunds[created.body.refundId].stripeRefundId!;
+    const stripeRefundId = created.body.stripeRefundId as string;
     await h.stripe.rawRequest('POST', `/v1/test_helpers/refunds/${stripeRefundId}/fail`, {});
     const failureEvents = h.emulator.state.events.filter((e) => String(e.type).startsWith('refund.') && (e.data as any).object.id === stripeRefundId);
-    const processor = createEventProcessor({ dynamoDb: h.db.client, ordersTableName: TABLES.orders, idempotencyTableName: TABLES.idempotency });
+    const processor = createEventProcessor({ dynamoDb: h.db.client, ordersTableName: TABLES.orders, idempotencyTableName: TABLES.idempotency, stripe: h.gateway });
     const bodies = failureEvents.map((e) => JSON.stringify(e));
     await processor(sqsEvent([...bodies, ...bodies]), lambdaContext('events'));
     await processor(sqsEvent(bodies), lambdaContext('events'));
-    expect(await store.getOrder(order.orderId)).toMatchObject({ amountRefunded: 0, amountRefundable: 1000 });
+    expect(orderView((await store.getOrder(order.orderId))!)).toMatchObject({ amountRefunded: 0, amountRefundable: 1000 });
     // The balance is refundable again, in full.
     expect((await postRefund(newKey(), { orderId: order.orderId })).body.amount).toBe(1000);
   });
@@ -207,7 +211,7 @@ it('stores the Stripe key and Stripe id of every refund on the order (the ledger
   const key = newKey();
   const created = await postRefund(key, { orderId: order.orderId, amount: 100 });
   const { Item } = await h.db.client.send(new GetItemCommand({ TableName: TABLES.orders, Key: { orderId: { S: order.orderId } } }));
-  const record = Item!.refunds.M![created.body.refundId].M!;
+  const record = Item!.reservations.M![created.body.refundId].M!;
   expect(record.stripeIdempotencyKey.S).toMatch(/^refund-v1-[0-9a-f]{64}$/);
   expect(record.stripeRefundId.S).toMatch(/^re_/);
   expect(h.emulator.state.idempotency.has(record.stripeIdempotencyKey.S!)).toBe(true);

@@ -52,6 +52,18 @@ describe('POST /v1/webhooks/stripe', () => {
     });
   });
 
+  // Issue 12, finding 8: an event larger than the queue allows was refused on every retry.
+  it('enqueues an event larger than the queue allows as a pointer to fetch by id', async () => {
+    const small = createWebhookHandler({ sqs, queueUrl, webhookSigningSecret: async () => SECRET, maxMessageBytes: 2048 });
+    const payload = JSON.stringify({ ...JSON.parse(stripeEvent('evt_large')), padding: 'x'.repeat(4096) });
+    expect(await deliver(payload, { 'Stripe-Signature': sign(payload) }, small)).toMatchObject({ status: 200 });
+    const messages = await drain();
+    expect(messages.map((m) => JSON.parse(m.Body!))).toEqual([{ object: 'event_pointer', id: 'evt_large', type: 'checkout.session.completed', created: 1_763_900_000 }]);
+    const fits = stripeEvent('evt_fits');
+    expect(await deliver(fits, { 'Stripe-Signature': sign(fits) }, small)).toMatchObject({ status: 200 });
+    expect((await drain()).map((m) => m.Body)).toEqual([fits]);
+  });
+
   it('accepts a base64-encoded body (API Gateway binary media type)', async () => {
     const payload = stripeEvent();
     const response = await call(receiver, {

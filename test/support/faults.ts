@@ -1,6 +1,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LOCAL_CREDENTIALS } from '../../local/dynamodb';
 
+/** Whether a map attribute has entries, marshalled ({ M: … }) or not (the document client marshals later). */
+const hasEntries = (value: unknown) => {
+  const map = (value as { M?: object } | undefined)?.M ?? value;
+  return typeof map === 'object' && map !== null && Object.keys(map).length > 0;
+};
+
 /** A promise that never settles: the process died here. */
 export const die = () => new Promise<never>(() => undefined);
 
@@ -9,6 +15,8 @@ export interface DynamoDbFault {
   table: string;
   /** Only calls whose UpdateExpression contains this. */
   updateContains?: string;
+  /** Only puts whose item has a non-empty map attribute of this name (e.g. the order's `reservations`). */
+  putWithEntriesIn?: string;
   /** `throttle`: the call fails; `die-after`: the call succeeds, then the process dies. */
   effect: 'throttle' | 'die-after';
 }
@@ -22,12 +30,13 @@ export function faultyDynamoDb(endpoint: string, fault: DynamoDbFault): DynamoDB
   let armed = true;
   client.middlewareStack.add(
     (next, context) => async (args) => {
-      const input = args.input as { TableName?: string; UpdateExpression?: string };
+      const input = args.input as { TableName?: string; UpdateExpression?: string; Item?: Record<string, unknown> };
       const matches =
         armed &&
         context.commandName === fault.command &&
         input.TableName === fault.table &&
-        (!fault.updateContains || (input.UpdateExpression ?? '').includes(fault.updateContains));
+        (!fault.updateContains || (input.UpdateExpression ?? '').includes(fault.updateContains)) &&
+        (!fault.putWithEntriesIn || hasEntries(input.Item?.[fault.putWithEntriesIn]));
       if (!matches) return next(args);
       armed = false;
       if (fault.effect === 'throttle') {

@@ -105,3 +105,8 @@ export async function call(handler: Handler, options: CallOptions): Promise<Call
 }
 
 export const newKey = () => randomUUID();
+
+/** The real gateway with some methods replaced (a crash, a stall): every other call really reaches the emulator. */
+export function overriding<T extends object>(real: T, overrides: Partial<T>): T {
+  return Object.assign(Object.create(real) as T, overrides);
+}
