@@ -25,6 +25,8 @@ export interface LocalStackOptions {
   deliverWebhooks?: boolean;
   /** Concurrent queue pollers (the event source mapping's concurrency). @default 2 */
   pollers?: number;
+  /** How often the recovery function runs. @default 60 */
+  recoveryIntervalSeconds?: number;
 }
 
 export interface LocalStack {
@@ -88,6 +90,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       EVENTS_QUEUE_URL: queueUrl,
       STRIPE_SECRET_KEY: options.realStripeSecretKey ?? LOCAL_EMULATOR_SECRET_KEY,
       STRIPE_WEBHOOK_SECRET: options.webhookSecret,
+      RECOVERY_GRACE_SECONDS: process.env.RECOVERY_GRACE_SECONDS ?? '120',
       ...(stripe ? { STRIPE_API_BASE: stripe.url } : {}),
     });
     if (!stripe) delete process.env.STRIPE_API_BASE;
@@ -97,6 +100,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const poller = new QueuePoller({ sqs, queueUrl, queueArn, handler: handlers.events, concurrency: options.pollers });
     poller.start();
     stoppers.push(() => poller.stop());
+
+    // The scheduled recovery function, as EventBridge runs it deployed (every 5 minutes there).
+    const recoveryEverySeconds = options.recoveryIntervalSeconds ?? 60;
+    let recovering: Promise<unknown> = Promise.resolve();
+    const recoveryTimer = setInterval(() => {
+      recovering = recovering.then(() => handlers.recovery()).catch(() => undefined);
+    }, recoveryEverySeconds * 1000);
+    recoveryTimer.unref();
+    stoppers.push(async () => {
+      clearInterval(recoveryTimer);
+      await recovering;
+    });
 
     return {
       apiUrl,
@@ -132,13 +147,14 @@ async function createEventQueues(sqs: SQSClient, options: LocalStackOptions) {
   return { deadLetterQueueUrl: deadLetterQueueUrl!, queueUrl: queueUrl!, queueArn: main.Attributes!.QueueArn! };
 }
 
-async function loadHandlers(): Promise<Record<HandlerName, ProxyHandler> & { events: SqsHandler }> {
-  const [checkout, orders, refunds, webhooks, events] = await Promise.all([
+async function loadHandlers(): Promise<Record<HandlerName, ProxyHandler> & { events: SqsHandler; recovery: () => Promise<unknown> }> {
+  const [checkout, orders, refunds, webhooks, events, recovery] = await Promise.all([
     import('../lambdas/checkout/handler'),
     import('../lambdas/orders/handler'),
     import('../lambdas/refunds/handler'),
     import('../lambdas/webhooks/handler'),
     import('../lambdas/events/handler'),
+    import('../lambdas/recovery/handler'),
   ]);
-  return { checkout: checkout.handler, orders: orders.handler, refunds: refunds.handler, webhooks: webhooks.handler, events: events.handler };
+  return { checkout: checkout.handler, orders: orders.handler, refunds: refunds.handler, webhooks: webhooks.handler, events: events.handler, recovery: recovery.handler };
 }
