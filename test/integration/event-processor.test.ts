@@ -201,7 +201,7 @@ describe('event processor', () => {
   });
 
   it('keeps the failures of concurrent invocations apart (one process, many pollers)', async () => {
-    const batches = [];
+    const batches: ReturnType<typeof sqsEvent>[] = [];
     for (let i = 0; i < 8; i++) {
       const paid = [await paidAtStripe(), await paidAtStripe()]; // one at a time: eventsOf slices a shared log
       batches.push(sqsEvent([...paid.map((p) => bodyOf(p.events.find((e) => e.type === 'checkout.session.completed')!)), 'poison']));
