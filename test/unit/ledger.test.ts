@@ -170,7 +170,7 @@ const SAME_RANK_DISPUTE_LIFECYCLES: DisputeStatus[][] = [
   ['warning_needs_response', 'warning_under_review'],
 ];
 
-/** The snapshots of one object that reach us: always the latest (Stripe retries for days), any earlier ones, some twice. */
+/** The snapshots of one object that reach us: always the latest (Stripe retries for days) and any earlier ones; duplicates are added per world. */
 const deliveredSteps = (length: number) =>
   fc.array(fc.boolean(), { minLength: Math.max(0, length - 1), maxLength: Math.max(0, length - 1) }).map((earlier) => [
     ...earlier.flatMap((delivered, step) => (delivered ? [step] : [])),
