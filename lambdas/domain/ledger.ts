@@ -40,30 +40,36 @@ const anomaly = (kind: string, detail: string): Change => ({ kind: 'anomaly', an
 // ---------------------------------------------------------------------------------------------
 // Derived figures
 
-/** Refund statuses as a lattice: a later report never moves an entry down. */
+/**
+ * Refund statuses as a lattice, in the order Stripe moves through them: a later report never
+ * moves an entry down. Strictly ranked, so every real transition climbs.
+ */
 export const refundStatusRank: Record<StripeRefundStatus, number> = {
-  pending: 1,
   requires_action: 1,
-  succeeded: 2,
-  failed: 3,
-  canceled: 3,
+  pending: 2,
+  succeeded: 3,
+  failed: 4,
+  canceled: 4,
 };
 export const isStripeRefundStatus = (status: unknown): status is StripeRefundStatus =>
-  typeof status === 'string' && status in refundStatusRank;
+  typeof status === 'string' && Object.hasOwn(refundStatusRank, status);
 /** Money that has left, or is on its way: counted as refunded. */
-const countsAsRefunded = (status: StripeRefundStatus) => refundStatusRank[status] < 3;
+const countsAsRefunded = (status: StripeRefundStatus) => refundStatusRank[status] < 4;
 
+/** An inquiry (warning_*) may escalate to a chargeback; every dispute ends closed. */
 export const disputeStatusRank: Record<DisputeStatus, number> = {
   warning_needs_response: 1,
-  warning_under_review: 1,
-  needs_response: 1,
-  under_review: 1,
-  warning_closed: 2,
-  won: 2,
-  lost: 2,
+  warning_under_review: 2,
+  needs_response: 3,
+  under_review: 4,
+  warning_closed: 5,
+  won: 5,
+  lost: 5,
 };
-export const isDisputeStatus = (status: unknown): status is DisputeStatus => typeof status === 'string' && status in disputeStatusRank;
-export const isOpenDispute = (status: DisputeStatus) => disputeStatusRank[status] === 1;
+export const isDisputeStatus = (status: unknown): status is DisputeStatus => typeof status === 'string' && Object.hasOwn(disputeStatusRank, status);
+export const isOpenDispute = (status: DisputeStatus) => disputeStatusRank[status] < 5;
+/** Stripe refuses refunds of a charge with an open chargeback (`charge_disputed`); an inquiry does not block them. */
+const blocksRefunds = (status: DisputeStatus) => status === 'needs_response' || status === 'under_review';
 
 /** Evidence of payment beats an earlier expiry or failure: a charged customer has a paid order. */
 export const paymentStatusRank: Record<PaymentStatus, number> = { pending: 0, expired: 1, failed: 1, paid: 2 };
@@ -79,6 +85,7 @@ export interface OrderTotals {
   /** Taken back by lost disputes. */
   amountDisputeLost: number;
   amountRefundable: number;
+  /** A chargeback is open: Stripe refuses refunds until it closes. */
   disputeOpen: boolean;
 }
 
@@ -97,7 +104,7 @@ export function orderTotals(order: Order): OrderTotals {
     amountRefundPending,
     amountDisputeLost,
     amountRefundable: Math.max(0, paid - amountRefunded - amountRefundPending - amountDisputeLost),
-    disputeOpen: disputes.some((d) => isOpenDispute(d.status)),
+    disputeOpen: disputes.some((d) => blocksRefunds(d.status)),
   };
 }
 
@@ -180,8 +187,9 @@ export function applyRefundFact(order: Order, fact: RefundFact): Change {
     } else if (reservation.amount !== fact.amount) {
       flag = { kind: 'refund_amount_mismatch', detail: `refund ${fact.stripeRefundId} is ${fact.amount}, reservation ${reservation.refundId} held ${reservation.amount}` };
     }
-    if (!reservation.stripeRefundId) {
-      // Settles the reservation; also one we had released (a lookup found nothing) that Stripe made after all.
+    // Settles the reservation (also one we had released: Stripe made it after all). With two
+    // Stripe refunds for one request, the lowest id wins, so the answer is the same in any order.
+    if (!reservation.stripeRefundId || (fact.stripeRefundId < reservation.stripeRefundId && !order.refunds[fact.stripeRefundId])) {
       reservations = { ...reservations, [reservation.refundId]: { ...reservation, stripeRefundId: fact.stripeRefundId, releasedAt: null, releaseReason: null } };
     }
   }
@@ -231,6 +239,7 @@ export function applyDisputeFact(order: Order, fact: DisputeFact): Change {
 // Our own refund requests
 
 export type ReserveRefusal =
+  | { kind: 'amountInvalid' }
   | { kind: 'notRefundable'; status: OrderStatus }
   | { kind: 'disputeOpen' }
   | { kind: 'exceedsBalance'; refundable: number };
@@ -240,6 +249,7 @@ export function reserveRefund(
   order: Order,
   request: Omit<RefundReservation, 'amount' | 'stripeRefundId' | 'releasedAt' | 'releaseReason' | 'lastAttemptAt' | 'attempts'> & { amount: number | undefined },
 ): { kind: 'reserved'; order: Order; reservation: RefundReservation } | ReserveRefusal {
+  if (request.amount !== undefined && !(Number.isSafeInteger(request.amount) && request.amount > 0)) return { kind: 'amountInvalid' };
   const totals = orderTotals(order);
   if (totals.disputeOpen) return { kind: 'disputeOpen' };
   if (order.paymentStatus !== 'paid' || totals.amountRefundable <= 0) return { kind: 'notRefundable', status: orderStatus(order) };
@@ -315,7 +325,7 @@ export function orderView(order: Order) {
       status: d.status,
       outcome: isOpenDispute(d.status) ? ('open' as const) : d.status === 'lost' ? ('lost' as const) : ('won' as const),
     })),
-    refunds: [...ledger, ...outstanding].sort((a, b) => a.created.localeCompare(b.created)),
+    refunds: [...ledger, ...outstanding].sort((a, b) => a.created.localeCompare(b.created) || String(a.stripeRefundId ?? a.refundId).localeCompare(String(b.stripeRefundId ?? b.refundId))),
     createdAt: order.createdAt,
     updatedAt: order.updatedAt,
   };

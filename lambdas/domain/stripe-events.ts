@@ -113,7 +113,7 @@ export function sessionFactOf(session: Record<string, unknown>, eventType?: stri
 
 /** A Refund object as a fact, or undefined when its status is one we do not know. */
 export function refundFactOf(refund: Record<string, unknown>): RefundFact | undefined {
-  if (!isStripeRefundStatus(refund.status)) return undefined;
+  if (!isStripeRefundStatus(refund.status) || !Number.isSafeInteger(refund.amount)) return undefined;
   return {
     stripeRefundId: String(refund.id),
     paymentIntentId: idOf(refund.payment_intent) ?? null,
@@ -126,7 +126,7 @@ export function refundFactOf(refund: Record<string, unknown>): RefundFact | unde
 }
 
 function disputeFactOf(dispute: Record<string, unknown>): DisputeFact | undefined {
-  if (!isDisputeStatus(dispute.status)) return undefined;
+  if (!isDisputeStatus(dispute.status) || !Number.isSafeInteger(dispute.amount)) return undefined;
   return {
     disputeId: String(dispute.id),
     paymentIntentId: idOf(dispute.payment_intent) ?? null,
