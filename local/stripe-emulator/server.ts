@@ -101,7 +101,9 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
 
   // Every event of one request carries the request's clock: Stripe's same-second ties.
   const emit = (type: string, object: StripeObject, request: ApiRequest) => {
-    const event = build.event(type, object, { id: request.requestId, idempotencyKey: request.idempotencyKey }, request.now, webhooks.endpoint ? 1 : 0);
+    // Since API version 2022-11-15 an event's charge no longer carries its refunds list.
+    const snapshot = object.object === 'charge' ? (({ refunds: _notExpanded, ...charge }) => charge as StripeObject)(object) : object;
+    const event = build.event(type, snapshot, { id: request.requestId, idempotencyKey: request.idempotencyKey }, request.now, webhooks.endpoint ? 1 : 0);
     state.events.push(event);
     webhooks.send(event);
   };

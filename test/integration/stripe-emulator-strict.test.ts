@@ -211,6 +211,7 @@ describe('refunds made outside the API, pending and failed', () => {
     expect(typesAbout(dashboard.id)).toEqual(['refund.created']);
     const refundedEvents = () => eventsAbout(charge.id).filter((e) => e.type === 'charge.refunded');
     expect(refundedEvents().map((e) => (e.data as { object: Stripe.Charge }).object.amount_refunded)).toEqual([400]);
+    expect(refundedEvents()[0].data).not.toHaveProperty('object.refunds'); // not expanded in events since 2022-11-15
 
     await helper(`/v1/test_helpers/refunds/${dashboard.id}/fail`);
     expect(typesAbout(dashboard.id)).toEqual(['refund.created', 'refund.updated', 'refund.failed']);
