@@ -32,6 +32,11 @@ export interface StripeEmulatorOptions {
    * helpers are not counted. @default undefined (no limit)
    */
   rateLimitPerSecond?: number;
+  /**
+   * Time a POST spends executing. While it runs its Idempotency-Key is in use: a concurrent
+   * request with the same key gets 409 `idempotency_key_in_use`, as on Stripe. @default 0
+   */
+  executionDelayMs?: number;
 }
 
 export interface StripeEmulator {
@@ -488,6 +493,8 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     return saved;
   };
 
+  const keysInFlight = new Set<string>();
+
   /** Sliding one-second window over real time (not the emulator clock); test helpers are free. */
   const recentRequestsMs: number[] = [];
   const overRateLimit = (path: string) => {
@@ -536,6 +543,14 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
 
     let status = 200;
     let body: unknown;
+    if (idempotencyKey && keysInFlight.has(idempotencyKey)) {
+      return send(res, 409, {
+        error: {
+          type: 'invalid_request_error', code: 'idempotency_key_in_use',
+          message: 'There is currently another in-progress request using this Stripe Idempotency Key. Please try again later.',
+        },
+      }, headers);
+    }
     const saved = idempotencyKey ? savedResponse(idempotencyKey, request.now) : undefined;
     const fingerprint = `${method} ${url.pathname} ${canonical(params)}`;
     const route = routes.find((r) => r.method === method && r.pattern.test(url.pathname));
@@ -564,12 +579,16 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     let executed = true;
     try {
       if (!route) throw new StripeApiError(404, { type: 'invalid_request_error', message: `Unrecognized request URL (${method}: ${url.pathname}).` });
+      if (idempotencyKey) keysInFlight.add(idempotencyKey);
+      if (method === 'POST' && options.executionDelayMs) await new Promise((resolve) => setTimeout(resolve, options.executionDelayMs));
       body = route.handle(request, route.pattern.exec(url.pathname)!);
     } catch (error) {
       if (!(error instanceof StripeApiError)) throw error;
       status = error.status;
       body = { error: { ...error.error, request_log_url: null } };
       executed = !raisedBeforeExecution(error);
+    } finally {
+      if (idempotencyKey) keysInFlight.delete(idempotencyKey);
     }
     // Stripe saves the outcome of a request that began executing, errors included; a request
     // refused by validation is not saved, so the same key runs again once the cause is fixed.

@@ -351,15 +351,39 @@ describe('listing refunds of a payment intent', () => {
   });
 });
 
+describe('concurrent use of one key', () => {
+  it('answers 409 idempotency_key_in_use (StripeAPIError: outcome unknown) while the first request executes', async () => {
+    const slow = await startStripeEmulator({ executionDelayMs: 300 });
+    try {
+      const client = stripeClientFor(slow.url);
+      const params = { currency: 'eur', unit_amount: 100, product_data: { name: 'Race' } };
+      const [first, second] = await Promise.allSettled([
+        client.prices.create(params, { idempotencyKey: 'race' }),
+        new Promise((resolve) => setTimeout(resolve, 50)).then(() => client.prices.create(params, { idempotencyKey: 'race' })),
+      ]);
+      expect(first.status).toBe('fulfilled');
+      const conflict = (second as PromiseRejectedResult).reason as Stripe.errors.StripeError;
+      expect(conflict).toBeInstanceOf(Stripe.errors.StripeAPIError);
+      expect(conflict).toMatchObject({ statusCode: 409, code: 'idempotency_key_in_use' });
+      expect(slow.state.prices.size).toBe(1);
+      const settled = await client.prices.create(params, { idempotencyKey: 'race' });
+      expect(settled.id).toBe((first as PromiseFulfilledResult<Stripe.Price>).value.id);
+      expect(slow.state.prices.size).toBe(1);
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
 describe('rate limits (opt-in)', () => {
   it('answers 429 rate_limit beyond the configured requests per second, which the SDK maps to StripeRateLimitError', async () => {
-    const limited = await startStripeEmulator({ rateLimitPerSecond: 25 });
+    const limited = await startStripeEmulator({ rateLimitPerSecond: 10 });
     try {
       const client = stripeClientFor(limited.url);
       const outcomes = await Promise.allSettled(Array.from({ length: 40 }, () => client.events.list({ limit: 1 })));
       const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason as Stripe.errors.StripeError);
       expect(refused.length).toBeGreaterThan(0);
-      expect(outcomes.length - refused.length).toBeGreaterThanOrEqual(25);
+      expect(outcomes.length - refused.length).toBeGreaterThanOrEqual(10);
       refused.forEach((error) => expect(error).toMatchObject({ type: 'StripeRateLimitError', statusCode: 429, code: 'rate_limit' }));
       await new Promise((resolve) => setTimeout(resolve, 1100));
       expect((await client.events.list({ limit: 1 })).object).toBe('list');
