@@ -17,7 +17,7 @@ import { WebhookDelivery, type WebhookEndpoint } from './webhook-delivery';
  * (host/port/protocol). It covers what this backend uses, with Stripe's request encoding,
  * error shapes, id prefixes and Idempotency-Key semantics, plus helpers under
  * /v1/test_helpers/ to pay sessions, fail refunds, open disputes, resend events and inject faults.
- * Each helper's route below says what it takes and emits; README "Stripe emulator" lists them.
+ * Each helper's route below says what it takes and emits; local/stripe-emulator/README.md lists them.
  */
 export interface StripeEmulatorOptions {
   port?: number;
