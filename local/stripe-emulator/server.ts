@@ -1,6 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import {
+  integer, invalid, metadataOf, missing, objectParam, parameterMissing, raisedBeforeExecution, required, str, StripeApiError,
+  type ApiRequest, type EmulatorContext, type OpenSessionInput, type PricedLineItems, type Route,
+} from './api';
+import { EmulatorClock } from './clock';
+import { disputeRoutes, refundBlockedByDispute } from './disputes';
 import { decodeStripeForm, type FormValue } from './form-encoding';
+import { paymentLinkRoutes } from './payment-links';
 import * as build from './stripe-objects';
 import { stripeId, type Metadata, type StripeObject } from './stripe-objects';
 import { WebhookDelivery, type WebhookEndpoint } from './webhook-delivery';
@@ -10,6 +17,7 @@ import { WebhookDelivery, type WebhookEndpoint } from './webhook-delivery';
  * (host/port/protocol). It covers what this backend uses, with Stripe's request encoding,
  * error shapes, id prefixes and Idempotency-Key semantics, plus helpers under
  * /v1/test_helpers/ to pay sessions, fail refunds, open disputes, resend events and inject faults.
+ * Each helper's route below says what it takes and emits; local/stripe-emulator/README.md lists them.
  */
 export interface StripeEmulatorOptions {
   port?: number;
@@ -17,6 +25,18 @@ export interface StripeEmulatorOptions {
   webhook?: WebhookEndpoint;
   /** Waits between webhook attempts after a failure. @default [200, 500, 1000, 2000, 5000] */
   webhookRetryScheduleMs?: number[];
+  /** Age (emulator clock) after which a saved Idempotency-Key is forgotten, as Stripe prunes keys. @default 86400 */
+  idempotencyKeyTtlSeconds?: number;
+  /**
+   * API requests per second before answering 429 `rate_limit` (Stripe test mode: 25). Test
+   * helpers are not counted. @default undefined (no limit)
+   */
+  rateLimitPerSecond?: number;
+  /**
+   * Time a POST spends executing. While it runs its Idempotency-Key is in use: a concurrent
+   * request with the same key gets 409 `idempotency_key_in_use`, as on Stripe. @default 0
+   */
+  executionDelayMs?: number;
 }
 
 export interface StripeEmulator {
@@ -25,6 +45,7 @@ export interface StripeEmulator {
   readonly webhooks: WebhookDelivery;
   /** Everything the emulator holds, for tests that count side effects. */
   readonly state: EmulatorState;
+  readonly clock: EmulatorClock;
   close(): Promise<void>;
 }
 
@@ -34,12 +55,16 @@ interface Fault {
   method: string | undefined;
   kind: FaultKind;
   remaining: number;
+  /** error_500 only: the failure happened while executing, so Stripe saves the 500 under the key. */
+  saved: boolean;
 }
 
 interface SavedResponse {
   fingerprint: string;
   status: number;
   body: unknown;
+  /** Emulator clock when the response was saved: keys are pruned by age. */
+  savedAtSeconds: number;
 }
 
 export class EmulatorState {
@@ -50,49 +75,19 @@ export class EmulatorState {
   readonly charges = new Map<string, StripeObject>();
   readonly refunds = new Map<string, StripeObject>();
   readonly disputes = new Map<string, StripeObject>();
+  readonly paymentLinks = new Map<string, { link: StripeObject; lineItems: PricedLineItems }>();
   readonly events: StripeObject[] = [];
   readonly idempotency = new Map<string, SavedResponse>();
   readonly faults: Fault[] = [];
   /** The payment_intent_data[metadata] of each session, applied when the session is paid. */
   readonly sessionIntentMetadata = new Map<string, Metadata>();
+  /** Armed by /v1/test_helpers/refunds/next_pending: refunds (of one payment intent, or any) that start `pending`. */
+  readonly pendingRefundArms: { paymentIntentId: string | null; remaining: number }[] = [];
   /** Every API request received (after auth), replays and faults included. */
   readonly requests: { method: string; path: string; idempotencyKey: string | null }[] = [];
   /** How many create requests actually executed, per path: what a duplicate must not raise. */
   readonly executedCreates = new Map<string, number>();
 }
-
-class StripeApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly error: { type: string; code?: string; message: string; param?: string },
-  ) {
-    super(error.message);
-  }
-}
-
-const missing = (kind: string, id: string, param?: string) =>
-  new StripeApiError(404, { type: 'invalid_request_error', code: 'resource_missing', message: `No such ${kind}: '${id}'`, ...(param ? { param } : {}) });
-const invalid = (message: string, param?: string, code = 'parameter_invalid') =>
-  new StripeApiError(400, { type: 'invalid_request_error', code, message, ...(param ? { param } : {}) });
-
-const str = (value: FormValue | undefined): string | undefined => (typeof value === 'string' ? value : undefined);
-const required = (params: Record<string, FormValue>, name: string): string => {
-  const value = str(params[name]);
-  if (value === undefined || value === '') {
-    throw new StripeApiError(400, { type: 'invalid_request_error', code: 'parameter_missing', message: `Missing required param: ${name}.`, param: name });
-  }
-  return value;
-};
-const integer = (value: string, param: string, min: number): number => {
-  const parsed = Number(value);
-  if (!/^-?\d+$/.test(value) || parsed < min) throw invalid(`Invalid integer: ${value}`, param, 'parameter_invalid_integer');
-  return parsed;
-};
-const metadataOf = (value: FormValue | undefined): Metadata => {
-  if (value === undefined || value === '') return {};
-  if (typeof value !== 'object' || Array.isArray(value)) throw invalid('Invalid metadata', 'metadata');
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, String(v)]));
-};
 
 /** Stripe compares the parameters of a replayed request; key order does not matter. */
 const canonical = (value: unknown): string =>
@@ -102,24 +97,18 @@ const canonical = (value: unknown): string =>
       : `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`
     : JSON.stringify(value);
 
-interface ApiRequest {
-  method: string;
-  path: string;
-  params: Record<string, FormValue>;
-  query: URLSearchParams;
-  requestId: string;
-  idempotencyKey: string | null;
-}
-
-type Route = { method: string; pattern: RegExp; handle: (request: ApiRequest, match: RegExpExecArray) => StripeObject | Record<string, unknown> };
-
 export async function startStripeEmulator(options: StripeEmulatorOptions = {}): Promise<StripeEmulator> {
   const state = new EmulatorState();
+  const clock = new EmulatorClock();
   const webhooks = new WebhookDelivery(options.webhook, options.webhookRetryScheduleMs ?? [200, 500, 1000, 2000, 5000]);
+  const idempotencyKeyTtlSeconds = options.idempotencyKeyTtlSeconds ?? 86_400;
   let baseUrl = '';
 
+  // Every event of one request carries the request's clock: Stripe's same-second ties.
   const emit = (type: string, object: StripeObject, request: ApiRequest) => {
-    const event = build.event(type, object, { id: request.requestId, idempotencyKey: request.idempotencyKey });
+    // Since API version 2022-11-15 an event's charge no longer carries its refunds list.
+    const snapshot = object.object === 'charge' ? (({ refunds: _notExpanded, ...charge }) => charge as StripeObject)(object) : object;
+    const event = build.event(type, snapshot, { id: request.requestId, idempotencyKey: request.idempotencyKey }, request.now, webhooks.endpoint ? 1 : 0);
     state.events.push(event);
     webhooks.send(event);
   };
@@ -131,33 +120,46 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     return object as T;
   };
 
+  /** Stripe's list envelope, newest first; `limit` 1–100, `created` / `created[gt|gte|lt|lte]`, `starting_after` / `ending_before`. */
   const list = (objects: StripeObject[], request: ApiRequest, filter: (o: StripeObject) => boolean = () => true) => {
-    const limit = Math.min(Math.max(Number(request.query.get('limit') ?? 10) || 10, 1), 100);
-    const bound = (op: string) => request.query.get(`created[${op}]`);
+    const { query } = request;
+    const limit = integer(query.get('limit') ?? '10', 'limit', 1);
+    if (limit > 100) throw invalid('This value must be less than or equal to 100.', 'limit', 'parameter_invalid_integer');
+    const bound = (op: string) => {
+      const value = query.get(`created[${op}]`) ?? (op === 'eq' ? query.get('created') : null);
+      return value === null ? null : integer(value, op === 'eq' ? 'created' : `created[${op}]`, 0);
+    };
+    const [gt, gte, lt, lte, eq] = ['gt', 'gte', 'lt', 'lte', 'eq'].map(bound);
     const created = (o: StripeObject) => o.created as number;
     let rows = objects
       .filter(filter)
-      .filter((o) => bound('gte') === null || created(o) >= Number(bound('gte')))
-      .filter((o) => bound('gt') === null || created(o) > Number(bound('gt')))
-      .filter((o) => bound('lte') === null || created(o) <= Number(bound('lte')))
-      .filter((o) => bound('lt') === null || created(o) < Number(bound('lt')))
-      .reverse(); // newest first, as Stripe lists
-    const after = request.query.get('starting_after');
-    if (after) rows = rows.slice(rows.findIndex((o) => o.id === after) + 1);
-    return { object: 'list', data: rows.slice(0, limit), has_more: rows.length > limit, url: request.path };
+      .filter((o) => (gt === null || created(o) > gt) && (gte === null || created(o) >= gte) && (lt === null || created(o) < lt)
+        && (lte === null || created(o) <= lte) && (eq === null || created(o) === eq))
+      .reverse(); // newest first, as Stripe lists (same-second objects: last created first)
+    const cursor = (param: 'starting_after' | 'ending_before') => {
+      const id = query.get(param);
+      if (!id) return null;
+      const index = rows.findIndex((o) => o.id === id);
+      if (index < 0) throw missing(String(objects.find((o) => o.id === id)?.object ?? 'object'), id, param);
+      return index;
+    };
+    const after = cursor('starting_after');
+    const before = cursor('ending_before');
+    if (after !== null) rows = rows.slice(after + 1);
+    else if (before !== null) {
+      rows = rows.slice(0, before);
+      // ending_before pages backwards: the `limit` objects just before the cursor, still newest first.
+      return { object: 'list' as const, data: rows.slice(-limit), has_more: rows.length > limit, url: request.path };
+    }
+    return { object: 'list' as const, data: rows.slice(0, limit), has_more: rows.length > limit, url: request.path };
   };
 
-  const sessionCreate = (request: ApiRequest) => {
-    const { params } = request;
-    if (required(params, 'mode') !== 'payment') throw invalid('The emulator supports only mode=payment.', 'mode');
-    const lineItems = params.line_items;
-    if (!Array.isArray(lineItems) || lineItems.length === 0) {
-      throw new StripeApiError(400, { type: 'invalid_request_error', code: 'parameter_missing', message: 'Missing required param: line_items.', param: 'line_items' });
-    }
+  const priceLineItems = (lineItems: FormValue | undefined): PricedLineItems => {
+    if (!Array.isArray(lineItems) || lineItems.length === 0) throw parameterMissing('line_items');
     let currency: string | undefined;
     let amountTotal = 0;
-    lineItems.forEach((item, index) => {
-      const entry = (typeof item === 'object' && !Array.isArray(item) ? item : {}) as Record<string, FormValue>;
+    const items = lineItems.map((item, index) => {
+      const entry = objectParam(item) ?? {};
       const priceId = required(entry, 'price');
       const found = state.prices.get(priceId);
       if (!found || !found.active) throw missing('price', priceId, `line_items[${index}][price]`);
@@ -165,25 +167,43 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
       if (currency && currency !== found.currency) throw invalid('All line items must use the same currency.', 'line_items');
       currency = found.currency as string;
       amountTotal += (found.unit_amount as number) * quantity;
+      return { price: priceId, quantity };
     });
-    const intentData = params.payment_intent_data;
+    return { currency: currency!, amountTotal, items };
+  };
+
+  const openSession = (input: OpenSessionInput, request: ApiRequest) => {
     const session = build.checkoutSession({
-      amountTotal,
-      currency: currency!,
+      amountTotal: input.lineItems.amountTotal,
+      currency: input.lineItems.currency,
+      successUrl: input.successUrl,
+      cancelUrl: input.cancelUrl,
+      clientReferenceId: input.clientReferenceId,
+      customerEmail: input.customerEmail,
+      metadata: input.metadata,
+      paymentUrlBase: baseUrl,
+      paymentLinkId: input.paymentLinkId ?? null,
+      created: request.now,
+    });
+    state.sessions.set(session.id, session);
+    state.sessionIntentMetadata.set(session.id, input.intentMetadata);
+    return session;
+  };
+
+  const sessionCreate = (request: ApiRequest) => {
+    const { params } = request;
+    if (required(params, 'mode') !== 'payment') throw invalid('The emulator supports only mode=payment.', 'mode');
+    const lineItems = priceLineItems(params.line_items);
+    countCreate('/v1/checkout/sessions');
+    return openSession({
+      lineItems,
       successUrl: required(params, 'success_url'),
       cancelUrl: str(params.cancel_url) ?? null,
       clientReferenceId: str(params.client_reference_id) ?? null,
       customerEmail: str(params.customer_email) ?? null,
       metadata: metadataOf(params.metadata),
-      paymentUrlBase: baseUrl,
-    });
-    state.sessions.set(session.id, session);
-    state.sessionIntentMetadata.set(
-      session.id,
-      metadataOf(typeof intentData === 'object' && !Array.isArray(intentData) ? intentData.metadata : undefined),
-    );
-    countCreate('/v1/checkout/sessions');
-    return session;
+      intentMetadata: metadataOf(objectParam(params.payment_intent_data)?.metadata),
+    }, request);
   };
 
   /** Pays an open session: PaymentIntent + Charge, then the events Stripe sends, in its order. */
@@ -194,11 +214,11 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     const metadata = state.sessionIntentMetadata.get(sessionId) ?? {};
     const amount = session.amount_total as number;
     const currency = session.currency as string;
-    const intent = build.paymentIntent({ amount, currency, metadata, status: unpaid ? 'processing' : 'succeeded' });
+    const intent = build.paymentIntent({ amount, currency, metadata, status: unpaid ? 'processing' : 'succeeded', created: request.now });
     state.paymentIntents.set(intent.id, intent);
     Object.assign(session, { status: 'complete', payment_status: unpaid ? 'unpaid' : 'paid', payment_intent: intent.id });
     if (!unpaid) {
-      const paid = charge(intent, metadata);
+      const paid = charge(intent, metadata, request);
       emit('charge.succeeded', paid, request);
       emit('payment_intent.succeeded', intent, request);
     }
@@ -206,8 +226,8 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     return session;
   };
 
-  const charge = (intent: StripeObject, metadata: Metadata) => {
-    const created = build.charge({ amount: intent.amount as number, currency: intent.currency as string, paymentIntentId: intent.id, paymentMethodId: intent.payment_method as string, metadata });
+  const charge = (intent: StripeObject, metadata: Metadata, request: ApiRequest) => {
+    const created = build.charge({ amount: intent.amount as number, currency: intent.currency as string, paymentIntentId: intent.id, paymentMethodId: intent.payment_method as string, metadata, created: request.now });
     state.charges.set(created.id, created);
     Object.assign(intent, { latest_charge: created.id, status: 'succeeded', amount_received: intent.amount });
     return created;
@@ -220,7 +240,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
       throw invalid('This Checkout Session has no pending asynchronous payment.');
     }
     if (required(request.params, 'outcome') === 'succeeded') {
-      charge(intent, state.sessionIntentMetadata.get(sessionId) ?? {});
+      charge(intent, state.sessionIntentMetadata.get(sessionId) ?? {}, request);
       session.payment_status = 'paid';
       emit('checkout.session.async_payment_succeeded', session, request);
     } else {
@@ -255,6 +275,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     const target = paymentIntentId
       ? chargeOfIntent(paymentIntentId, 'payment_intent')
       : get(state.charges, 'charge', required(params, 'charge'));
+    refundBlockedByDispute(context, target);
     const refundable = (target.amount as number) - (target.amount_refunded as number);
     if (refundable <= 0) throw invalid(`Charge ${target.id} has already been refunded.`, undefined, 'charge_already_refunded');
     const amount = params.amount === undefined ? refundable : integer(required(params, 'amount'), 'amount', 1);
@@ -265,13 +286,43 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     if (reason !== null && !['duplicate', 'fraudulent', 'requested_by_customer'].includes(reason)) {
       throw invalid(`Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer`, 'reason');
     }
-    const created = build.refund({ amount, currency: target.currency as string, chargeId: target.id, paymentIntentId: target.payment_intent as string, reason, metadata: metadataOf(params.metadata) });
+    const created = build.refund({
+      amount, currency: target.currency as string, chargeId: target.id, paymentIntentId: target.payment_intent as string, reason,
+      metadata: metadataOf(params.metadata), status: takePendingArm(target.payment_intent as string) ? 'pending' : 'succeeded', created: request.now,
+    });
     state.refunds.set(created.id, created);
+    // A pending refund already counts in amount_refunded; only a failure gives it back.
     adjustRefunded(target, amount, created);
     countCreate('/v1/refunds');
     emit('refund.created', created, request);
     emit('charge.refunded', target, request);
     return created;
+  };
+
+  const takePendingArm = (paymentIntentId: string) => {
+    const arm = state.pendingRefundArms.find((a) => a.remaining > 0 && (a.paymentIntentId === null || a.paymentIntentId === paymentIntentId));
+    if (!arm) return false;
+    if (--arm.remaining === 0) state.pendingRefundArms.splice(state.pendingRefundArms.indexOf(arm), 1);
+    return true;
+  };
+
+  /** Test helper: the next `count` (default 1) refunds, of `payment_intent` if given, start `pending` (e.g. a bank transfer). */
+  const refundArmPending = (request: ApiRequest) => {
+    const paymentIntentId = str(request.params.payment_intent) ?? null;
+    if (paymentIntentId) get(state.paymentIntents, 'payment_intent', paymentIntentId);
+    const arm = { paymentIntentId, remaining: integer(str(request.params.count) ?? '1', 'count', 1) };
+    state.pendingRefundArms.push(arm);
+    return { object: 'test_helpers.pending_refunds', payment_intent: arm.paymentIntentId, count: arm.remaining };
+  };
+
+  /** Test helper: a pending refund settles. Emits refund.updated only (charge.refunded was sent at creation). */
+  const refundSucceed = (request: ApiRequest, refundId: string) => {
+    const refund = get(state.refunds, 'refund', refundId);
+    if (refund.status !== 'pending') throw invalid(`Only a pending refund can succeed; refund ${refundId} is ${String(refund.status)}.`, undefined, 'refund_not_pending');
+    refund.status = 'succeeded';
+    adjustRefunded(get(state.charges, 'charge', refund.charge as string), 0, refund);
+    emit('refund.updated', refund, request);
+    return refund;
   };
 
   const adjustRefunded = (target: StripeObject, delta: number, refund: StripeObject) => {
@@ -281,24 +332,18 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     Object.assign(target, { amount_refunded: refunded, refunded: refunded >= (target.amount as number) });
   };
 
-  /** A refund the bank bounced (Stripe: status failed, amount back on the charge). */
+  /**
+   * Test helper: the bank bounced a pending or succeeded refund: status failed, amount back on
+   * the charge; emits refund.updated + refund.failed and, as Stripe, no charge.refunded.
+   */
   const refundFail = (request: ApiRequest, refundId: string) => {
     const refund = get(state.refunds, 'refund', refundId);
-    if (refund.status === 'failed' || refund.status === 'canceled') throw invalid(`Refund ${refundId} is already ${refund.status}.`);
+    if (refund.status === 'failed' || refund.status === 'canceled') throw invalid(`Refund ${refundId} is already ${refund.status}.`, undefined, 'refund_already_final');
     Object.assign(refund, { status: 'failed', failure_reason: 'lost_or_stolen_card' });
     adjustRefunded(get(state.charges, 'charge', refund.charge as string), -(refund.amount as number), refund);
     emit('refund.updated', refund, request);
     emit('refund.failed', refund, request);
     return refund;
-  };
-
-  const disputeCreate = (request: ApiRequest, paymentIntentId: string) => {
-    const disputed = chargeOfIntent(paymentIntentId, 'payment_intent');
-    const created = build.dispute({ amount: disputed.amount as number, currency: disputed.currency as string, chargeId: disputed.id, paymentIntentId });
-    disputed.disputed = true;
-    state.disputes.set(created.id, created);
-    emit('charge.dispute.created', created, request);
-    return created;
   };
 
   const priceCreate = (request: ApiRequest) => {
@@ -311,13 +356,13 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     } else {
       const data = params.product_data;
       if (typeof data !== 'object' || Array.isArray(data)) {
-        throw new StripeApiError(400, { type: 'invalid_request_error', code: 'parameter_missing', message: 'Missing required param: product.', param: 'product' });
+        throw parameterMissing('product');
       }
-      const created = build.product(required(data, 'name'), metadataOf(data.metadata));
+      const created = build.product(required(data, 'name'), metadataOf(data.metadata), request.now);
       state.products.set(created.id, created);
       productId = created.id;
     }
-    const created = build.price({ currency, unitAmount, productId, metadata: metadataOf(params.metadata), nickname: str(params.nickname) ?? null });
+    const created = build.price({ currency, unitAmount, productId, metadata: metadataOf(params.metadata), nickname: str(params.nickname) ?? null, created: request.now });
     state.prices.set(created.id, created);
     return created;
   };
@@ -330,20 +375,74 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
       method: str(request.params.method)?.toUpperCase(),
       kind,
       remaining: integer(str(request.params.count) ?? '1', 'count', 1),
+      // An error_500 is saved under the request's Idempotency-Key (Stripe saves 500s of requests that began
+      // executing) unless saved=false: a failure in front of the API, e.g. a load balancer.
+      saved: kind === 'error_500' && str(request.params.saved) !== 'false',
     };
     state.faults.push(fault);
     return { object: 'test_helpers.fault', ...fault };
   };
 
-  const resend = (eventId: string) => {
+  const eventById = (eventId: string) => {
     const found = state.events.find((e) => e.id === eventId);
     if (!found) throw missing('event', eventId);
+    return found;
+  };
+
+  const resend = (eventId: string) => {
+    const found = eventById(eventId);
     webhooks.send(found);
     return found;
   };
 
+  /** Stripe decrements `pending_webhooks` as endpoints acknowledge an event; ours has one endpoint. */
+  const withDeliveryState = (events: StripeObject[]) => {
+    const delivered = new Set(webhooks.attempts.filter((a) => typeof a.status === 'number' && a.status >= 200 && a.status < 300).map((a) => a.eventId));
+    return events.map((e) => (e.pending_webhooks !== 0 && delivered.has(e.id) ? { ...e, pending_webhooks: 0 } : e));
+  };
+
+  /** GET /v1/events: `type` (with `*` wildcards), `types[]`, `delivery_success`, plus the list parameters. */
+  const eventList = (request: ApiRequest) => {
+    const { query } = request;
+    const typeParams = [...new Set(query.keys())].filter((k) => k === 'type' || /^types\[\d*\]$/.test(k));
+    const typePatterns = typeParams.flatMap((k) => query.getAll(k)).filter(Boolean)
+      .map((t) => new RegExp(`^${t.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`));
+    const deliverySuccess = query.get('delivery_success');
+    if (deliverySuccess !== null && !['true', 'false'].includes(deliverySuccess)) throw invalid('delivery_success must be true or false', 'delivery_success');
+    return list(withDeliveryState(state.events), request, (e) =>
+      (typePatterns.length === 0 || typePatterns.some((p) => p.test(e.type as string)))
+      && (deliverySuccess === null || (e.pending_webhooks === 0) === (deliverySuccess === 'true')));
+  };
+
+  /** Test helper: freeze the clock (`frozen_at` epoch seconds), `unfreeze=true`, or `advance_seconds`. Returns the clock. */
+  const clockSet = (request: ApiRequest) => {
+    const { params } = request;
+    const frozenAt = str(params.frozen_at);
+    const advance = str(params.advance_seconds);
+    if (frozenAt !== undefined) clock.freeze(integer(frozenAt, 'frozen_at', 0));
+    if (advance !== undefined) clock.advance(integer(advance, 'advance_seconds', 0));
+    if (str(params.unfreeze) === 'true') clock.unfreeze();
+    return clock.describe();
+  };
+
+  /** Test helper: forget saved Idempotency-Keys at least `older_than_seconds` old (default 86400; 0 = all), or only `key`. */
+  const idempotencyPrune = (request: ApiRequest) => {
+    const olderThan = integer(str(request.params.older_than_seconds) ?? '86400', 'older_than_seconds', 0);
+    const only = str(request.params.key);
+    let pruned = 0;
+    for (const [key, saved] of state.idempotency) {
+      if ((only === undefined || key === only) && request.now - saved.savedAtSeconds >= olderThan) {
+        state.idempotency.delete(key);
+        pruned++;
+      }
+    }
+    return { object: 'test_helpers.idempotency_keys_prune', pruned, remaining: state.idempotency.size };
+  };
+
+  const context: EmulatorContext = { state, clock, baseUrl: () => baseUrl, emit, get, list, chargeOfIntent, priceLineItems, openSession };
+
   const routes: Route[] = [
-    { method: 'POST', pattern: /^\/v1\/products$/, handle: (r) => { const p = build.product(required(r.params, 'name'), metadataOf(r.params.metadata)); state.products.set(p.id, p); return p; } },
+    { method: 'POST', pattern: /^\/v1\/products$/, handle: (r) => { const p = build.product(required(r.params, 'name'), metadataOf(r.params.metadata), r.now); state.products.set(p.id, p); return p; } },
     { method: 'POST', pattern: /^\/v1\/prices$/, handle: priceCreate },
     { method: 'GET', pattern: /^\/v1\/prices\/([^/]+)$/, handle: (_, m) => get(state.prices, 'price', m[1]) },
     { method: 'POST', pattern: /^\/v1\/checkout\/sessions$/, handle: sessionCreate },
@@ -363,23 +462,48 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
         (!r.query.get('payment_intent') || x.payment_intent === r.query.get('payment_intent')) && (!r.query.get('charge') || x.charge === r.query.get('charge'))),
     },
     { method: 'GET', pattern: /^\/v1\/refunds\/([^/]+)$/, handle: (_, m) => get(state.refunds, 'refund', m[1]) },
-    {
-      method: 'GET', pattern: /^\/v1\/events$/,
-      handle: (r) => list(state.events, r, (e) => !r.query.get('type') || e.type === r.query.get('type')),
-    },
-    { method: 'GET', pattern: /^\/v1\/events\/([^/]+)$/, handle: (_, m) => { const e = state.events.find((x) => x.id === m[1]); if (!e) throw missing('event', m[1]); return e; } },
+    { method: 'GET', pattern: /^\/v1\/events$/, handle: eventList },
+    { method: 'GET', pattern: /^\/v1\/events\/([^/]+)$/, handle: (_, m) => withDeliveryState([eventById(m[1])])[0] },
+    ...disputeRoutes(context),
+    ...paymentLinkRoutes(context),
     { method: 'POST', pattern: /^\/v1\/test_helpers\/checkout\/sessions\/([^/]+)\/complete$/, handle: (r, m) => sessionComplete(r, m[1]) },
     { method: 'POST', pattern: /^\/v1\/test_helpers\/checkout\/sessions\/([^/]+)\/async_payment$/, handle: (r, m) => sessionAsyncPayment(r, m[1]) },
+    { method: 'POST', pattern: /^\/v1\/test_helpers\/refunds\/next_pending$/, handle: refundArmPending },
     { method: 'POST', pattern: /^\/v1\/test_helpers\/refunds\/([^/]+)\/fail$/, handle: (r, m) => refundFail(r, m[1]) },
-    { method: 'POST', pattern: /^\/v1\/test_helpers\/payment_intents\/([^/]+)\/dispute$/, handle: (r, m) => disputeCreate(r, m[1]) },
+    { method: 'POST', pattern: /^\/v1\/test_helpers\/refunds\/([^/]+)\/succeed$/, handle: (r, m) => refundSucceed(r, m[1]) },
     { method: 'POST', pattern: /^\/v1\/test_helpers\/events\/([^/]+)\/resend$/, handle: (_, m) => resend(m[1]) },
     { method: 'POST', pattern: /^\/v1\/test_helpers\/faults$/, handle: faultsSet },
     { method: 'DELETE', pattern: /^\/v1\/test_helpers\/faults$/, handle: () => { state.faults.splice(0); return { object: 'list', data: [] }; } },
+    { method: 'POST', pattern: /^\/v1\/test_helpers\/clock$/, handle: clockSet },
+    { method: 'POST', pattern: /^\/v1\/test_helpers\/idempotency_keys\/prune$/, handle: idempotencyPrune },
   ];
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     res.writeHead(status, { 'Content-Type': 'application/json', 'Stripe-Version': build.STRIPE_API_VERSION, ...headers });
     res.end(JSON.stringify(body));
+  };
+
+  /** A saved response, unless Stripe has pruned it by now (keys live at least 24 h, then may go). */
+  const savedResponse = (key: string, nowSeconds: number) => {
+    const saved = state.idempotency.get(key);
+    if (saved && nowSeconds - saved.savedAtSeconds >= idempotencyKeyTtlSeconds) {
+      state.idempotency.delete(key);
+      return undefined;
+    }
+    return saved;
+  };
+
+  const keysInFlight = new Set<string>();
+
+  /** Sliding one-second window over real time (not the emulator clock); test helpers are free. */
+  const recentRequestsMs: number[] = [];
+  const overRateLimit = (path: string) => {
+    if (options.rateLimitPerSecond === undefined || path.startsWith('/v1/test_helpers/')) return false;
+    const nowMs = Date.now();
+    while (recentRequestsMs.length > 0 && recentRequestsMs[0] <= nowMs - 1000) recentRequestsMs.shift();
+    if (recentRequestsMs.length >= options.rateLimitPerSecond) return true;
+    recentRequestsMs.push(nowMs);
+    return false;
   };
 
   const takeFault = (method: string, path: string): Fault | undefined => {
@@ -406,21 +530,40 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
       return send(res, 401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided. The emulator accepts test-mode keys (sk_test_…).' } }, headers);
     }
     state.requests.push({ method, path: url.pathname, idempotencyKey: (req.headers['idempotency-key'] as string | undefined) ?? null });
-    const fault = takeFault(method, url.pathname);
-    if (fault?.kind === 'error_500') {
-      return send(res, 500, { error: { type: 'api_error', message: 'An unknown error occurred (injected fault).' } }, headers);
+    if (overRateLimit(url.pathname)) {
+      return send(res, 429, { error: { type: 'invalid_request_error', code: 'rate_limit', message: 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.' } }, headers);
     }
+    const fault = takeFault(method, url.pathname);
     if (fault?.kind === 'rate_limit_429') {
       return send(res, 429, { error: { type: 'invalid_request_error', code: 'rate_limit', message: 'Too many requests (injected fault).' } }, headers);
     }
     const params = method === 'POST' ? decodeStripeForm(text) : {};
     const idempotencyKey = method === 'POST' ? ((req.headers['idempotency-key'] as string | undefined) ?? null) : null;
-    const request: ApiRequest = { method, path: url.pathname, params, query: url.searchParams, requestId, idempotencyKey };
+    const request: ApiRequest = { method, path: url.pathname, params, query: url.searchParams, requestId, idempotencyKey, now: clock.now() };
 
     let status = 200;
     let body: unknown;
-    const saved = idempotencyKey ? state.idempotency.get(idempotencyKey) : undefined;
+    if (idempotencyKey && keysInFlight.has(idempotencyKey)) {
+      return send(res, 409, {
+        error: {
+          type: 'invalid_request_error', code: 'idempotency_key_in_use',
+          message: 'There is currently another in-progress request using this Stripe Idempotency Key. Please try again later.',
+        },
+      }, headers);
+    }
+    const saved = idempotencyKey ? savedResponse(idempotencyKey, request.now) : undefined;
     const fingerprint = `${method} ${url.pathname} ${canonical(params)}`;
+    const route = routes.find((r) => r.method === method && r.pattern.test(url.pathname));
+    const save = () => {
+      if (idempotencyKey && route) state.idempotency.set(idempotencyKey, { fingerprint, status, body, savedAtSeconds: request.now });
+    };
+    if (fault?.kind === 'error_500') {
+      status = 500;
+      body = { error: { type: 'api_error', message: 'An unknown error occurred (injected fault).' } };
+      // A key that already holds a response is answered by the idempotency layer: this 500 came from in front of it.
+      if (fault.saved && !saved) save();
+      return send(res, status, body, { ...headers, ...(idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : {}) });
+    }
     if (saved) {
       if (saved.fingerprint !== fingerprint) {
         return send(res, 400, {
@@ -433,17 +576,23 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
       if (fault?.kind === 'drop_response') return res.socket?.destroy();
       return send(res, saved.status, saved.body, { ...headers, 'Idempotent-Replayed': 'true', ...(idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : {}) });
     }
-    const route = routes.find((r) => r.method === method && r.pattern.test(url.pathname));
+    let executed = true;
     try {
       if (!route) throw new StripeApiError(404, { type: 'invalid_request_error', message: `Unrecognized request URL (${method}: ${url.pathname}).` });
+      if (idempotencyKey) keysInFlight.add(idempotencyKey);
+      if (method === 'POST' && options.executionDelayMs) await new Promise((resolve) => setTimeout(resolve, options.executionDelayMs));
       body = route.handle(request, route.pattern.exec(url.pathname)!);
     } catch (error) {
       if (!(error instanceof StripeApiError)) throw error;
       status = error.status;
       body = { error: { ...error.error, request_log_url: null } };
+      executed = !raisedBeforeExecution(error);
+    } finally {
+      if (idempotencyKey) keysInFlight.delete(idempotencyKey);
     }
-    // Stripe saves the outcome of any request that started executing, errors included.
-    if (idempotencyKey && route) state.idempotency.set(idempotencyKey, { fingerprint, status, body });
+    // Stripe saves the outcome of a request that began executing, errors included; a request
+    // refused by validation is not saved, so the same key runs again once the cause is fixed.
+    if (executed) save();
     if (fault?.kind === 'drop_response') return res.socket?.destroy();
     send(res, status, body, { ...headers, ...(idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : {}) });
   };
@@ -461,6 +610,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     port,
     webhooks,
     state,
+    clock,
     close: () =>
       new Promise<void>((resolve) => {
         webhooks.close();

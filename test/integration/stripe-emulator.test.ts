@@ -152,12 +152,14 @@ describe('Idempotency-Key', () => {
     expect(error.statusCode).toBe(400);
   });
 
-  it('saves errors too: a replayed failure is the same failure', async () => {
+  it('does not save a request refused by validation: the same key runs once the cause is fixed', async () => {
     const params = { mode: 'payment' as const, line_items: [{ price: 'price_missing', quantity: 1 }], success_url: 'https://x.example' };
     await stripeError(stripe.checkout.sessions.create(params, { idempotencyKey: 'key-error' }));
-    const replayed = await stripeError(stripe.checkout.sessions.create(params, { idempotencyKey: 'key-error' }));
-    expect(replayed).toMatchObject({ statusCode: 404, code: 'resource_missing' });
-    expect(replayed.headers?.['idempotent-replayed']).toBe('true');
+    const again = await stripeError(stripe.checkout.sessions.create(params, { idempotencyKey: 'key-error' }));
+    expect(again).toMatchObject({ statusCode: 404, code: 'resource_missing' });
+    expect(again.headers?.['idempotent-replayed']).toBeUndefined();
+    const fixed = await stripe.checkout.sessions.create({ ...params, line_items: [{ price: (await price()).id, quantity: 1 }] }, { idempotencyKey: 'key-error' });
+    expect(fixed.status).toBe('open');
   });
 });
 
