@@ -1,4 +1,6 @@
-import { PaymentRejectedError } from './errors';
+import { PaymentProviderSavedFailureError, PaymentRejectedError } from './errors';
+
+const MAX_KEYS_PER_CHECKOUT = 4;
 import { derivedId, stripeIdempotencyKey, type IdempotentRequest } from './idempotency-scope';
 import type { Order } from './order';
 import type { OrderStore, PaymentGateway } from './ports';
@@ -66,13 +68,21 @@ export async function createCheckout(
   const orderId = derivedId('checkout', scope);
   const existing = await deps.orders.getOrder(orderId);
   if (existing) return existing.requestFingerprint === fingerprint ? { kind: 'created', order: existing } : { kind: 'keyReused' };
-  const stripeKey = stripeIdempotencyKey('checkout', scope);
+  let stripeKey = stripeIdempotencyKey('checkout', scope);
   let session;
-  try {
-    session = await deps.gateway.createCheckoutSession({ orderId, tenantId: scope.tenantId, ...payload }, stripeKey);
-  } catch (error) {
-    if (error instanceof PaymentRejectedError) return { kind: 'rejected', message: error.message, code: error.code };
-    throw error;
+  for (let attempt = 1; !session; attempt++) {
+    try {
+      session = await deps.gateway.createCheckoutSession({ orderId, tenantId: scope.tenantId, ...payload }, stripeKey);
+    } catch (error) {
+      if (error instanceof PaymentRejectedError) return { kind: 'rejected', message: error.message, code: error.code };
+      // Stripe saved a failed attempt under this key and replays it for 24 h; that attempt made
+      // no session, so the next key in a fixed sequence is safe (and the same on every retry).
+      if (error instanceof PaymentProviderSavedFailureError && attempt < MAX_KEYS_PER_CHECKOUT) {
+        stripeKey = `${stripeIdempotencyKey('checkout', scope)}-r${attempt + 1}`;
+        continue;
+      }
+      throw error;
+    }
   }
   const now = deps.now().toISOString();
   const order = await deps.orders.createOrder({

@@ -22,6 +22,17 @@ export class PaymentProviderUnavailableError extends Error {
   }
 }
 
+/**
+ * Stripe answered a 5xx it had saved under our idempotency key (Idempotent-Replayed): that
+ * attempt is over and failed, and every retry with the same key gets the same answer for 24 h.
+ */
+export class PaymentProviderSavedFailureError extends PaymentProviderUnavailableError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PaymentProviderSavedFailureError';
+  }
+}
+
 /** An event refers to an order we do not have (yet): retried, then dead-lettered. */
 export class OrderNotFoundError extends Error {
   constructor(readonly reference: string) {

@@ -267,13 +267,19 @@ export function reserveRefund(
   return { kind: 'reserved', reservation, order: { ...order, reservations: { ...order.reservations, [reservation.refundId]: reservation } } };
 }
 
-/** Marks that we are about to send the create request: from now on its outcome is unknown until resolved. */
-export function markRefundAttempt(order: Order, refundId: string, at: string): Change {
+/**
+ * Marks that we are about to send the create request: from now on its outcome is unknown until
+ * resolved. `rotateKey`: Stripe saved the earlier attempt's answer (a 500 is replayed for 24 h)
+ * and a look-up proved it made no refund, so this attempt needs a key of its own.
+ */
+export function markRefundAttempt(order: Order, refundId: string, at: string, rotateKey = false): Change {
   const reservation = order.reservations[refundId];
   if (!reservation || !isOutstanding(reservation)) return stale('reservation settled');
+  const attempts = reservation.attempts + 1;
+  const stripeIdempotencyKey = rotateKey ? `${reservation.stripeIdempotencyKey.replace(/-r\d+$/, '')}-r${attempts}` : reservation.stripeIdempotencyKey;
   return applied({
     ...order,
-    reservations: { ...order.reservations, [refundId]: { ...reservation, lastAttemptAt: at, attempts: reservation.attempts + 1, updatedAt: at } },
+    reservations: { ...order.reservations, [refundId]: { ...reservation, lastAttemptAt: at, attempts, stripeIdempotencyKey, updatedAt: at } },
   });
 }
 

@@ -43,6 +43,13 @@ export type RefundOutcome =
   | { kind: 'keyReused' }
   | { kind: 'rejected'; message: string; code: string | undefined };
 
+/**
+ * How long after an attempt a retry that found no refund at Stripe uses a new key. Longer than
+ * any request can still be executing at Stripe (our client gives up after about 25 s), so a slow
+ * first attempt can never complete next to the new one.
+ */
+export const RESEND_WITH_NEW_KEY_AFTER_MS = 60_000;
+
 /** A reservation released for this reason was refused by Stripe; any other release may be retried. */
 export const STRIPE_REFUSED = 'stripe_refused';
 
@@ -145,7 +152,14 @@ export async function sendReservedRefund(
       return settled((await deps.orders.getOrder(orderId))!, refundId);
     }
   }
-  const claim = await deps.orders.mutate(orderId, (o) => claimAttempt(o, refundId, seenAttemptAt, (x) => markRefundAttempt(x, refundId, deps.now().toISOString())), null);
+  // A look-up found nothing: if the earlier attempt has surely finished at Stripe, its saved
+  // answer (e.g. a 500) must not be replayed to us again: send with a new key.
+  const rotateKey = seenAttemptAt !== null && deps.now().getTime() - Date.parse(seenAttemptAt) >= RESEND_WITH_NEW_KEY_AFTER_MS;
+  const claim = await deps.orders.mutate(
+    orderId,
+    (o) => claimAttempt(o, refundId, seenAttemptAt, (x) => markRefundAttempt(x, refundId, deps.now().toISOString(), rotateKey)),
+    null,
+  );
   if (claim.kind !== 'applied') return settled((await deps.orders.getOrder(orderId))!, refundId);
   order = claim.order;
   reservation = order.reservations[refundId];

@@ -1,5 +1,5 @@
 import Stripe from 'stripe';
-import { PaymentProviderUnavailableError, PaymentRejectedError } from '../domain/errors';
+import { PaymentProviderSavedFailureError, PaymentProviderUnavailableError, PaymentRejectedError } from '../domain/errors';
 import type { RefundFact } from '../domain/ledger';
 import type { CheckoutSessionInput, PaymentGateway, RefundInput, StripeRefundStatus } from '../domain/ports';
 import { optionalEnv, positiveIntEnv } from './env';
@@ -50,6 +50,8 @@ function translateStripeError(error: unknown): never {
     if (error instanceof Stripe.errors.StripeIdempotencyError) throw new StripeIdempotencyMismatchError({ cause: error });
     const definitive = error instanceof Stripe.errors.StripeInvalidRequestError || error instanceof Stripe.errors.StripeCardError;
     if (definitive) throw new PaymentRejectedError(error.message, error.code);
+    const replayed = (error.headers as Record<string, string> | undefined)?.['idempotent-replayed'] === 'true';
+    if (replayed) throw new PaymentProviderSavedFailureError(`Stripe replayed a saved ${error.statusCode ?? ''} for this key`, { cause: error });
     throw new PaymentProviderUnavailableError(`Stripe ${error.type} (${error.statusCode ?? 'no status'})`, { cause: error });
   }
   throw error;

@@ -131,20 +131,28 @@ describe('POST /v1/refunds', () => {
     expect(orderView((await store.getOrder(order.orderId))!)).toMatchObject({ amountRefunded: 250 });
   });
 
-  it('keeps the reservation when Stripe fails (503), and the retry completes it once', async () => {
+  it('keeps the reservation when Stripe fails (503); Stripe replays its saved 500, so the retry looks up and re-sends with a new key', async () => {
     const order = await paidOrder(1000);
+    let clock = Date.now();
+    const handler = createRefundsHandler({ dynamoDb: h.db.client, ordersTableName: TABLES.orders, idempotencyTableName: TABLES.idempotency, gateway: h.gateway, now: () => new Date(clock) });
     const key = newKey();
     await h.stripe.rawRequest('POST', '/v1/test_helpers/faults', { path: '/v1/refunds', method: 'POST', kind: 'error_500', count: 1 });
-    const failed = await postRefund(key, { orderId: order.orderId, amount: 400 });
+    const failed = await postRefund(key, { orderId: order.orderId, amount: 400 }, ALICE, handler);
     expect(failed.status).toBe(503);
     expect(failed.headers['retry-after']).toBeDefined();
     // The outcome at Stripe is unknown, so the money stays reserved (nobody else can spend it)
     // and is shown as pending, never as refunded (finding 4).
     expect(orderView((await store.getOrder(order.orderId))!)).toMatchObject({ status: 'paid', amountRefunded: 0, amountRefundPending: 400, amountRefundable: 600 });
-    const retried = await postRefund(key, { orderId: order.orderId, amount: 400 });
+    // Stripe saved the 500 under our key: an immediate retry gets it again, and nothing is created.
+    expect((await postRefund(key, { orderId: order.orderId, amount: 400 }, ALICE, handler)).status).toBe(503);
+    expect(await stripeRefundsOf(order.paymentIntentId!)).toHaveLength(0);
+    clock += 61_000; // the first attempt has surely finished at Stripe
+    const retried = await postRefund(key, { orderId: order.orderId, amount: 400 }, ALICE, handler);
     expect(retried.status).toBe(201);
     expect(await stripeRefundsOf(order.paymentIntentId!)).toHaveLength(1);
-    expect(orderView((await store.getOrder(order.orderId))!)).toMatchObject({ amountRefunded: 400, amountRefundable: 600 });
+    const after = (await store.getOrder(order.orderId))!;
+    expect(orderView(after)).toMatchObject({ amountRefunded: 400, amountRefundPending: 0, amountRefundable: 600 });
+    expect(after.reservations[retried.body.refundId].stripeIdempotencyKey).toMatch(/^refund-v1-[0-9a-f]{64}-r3$/);
   });
 
   it('releases the reservation when Stripe refuses the refund', async () => {
