@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
@@ -105,4 +105,34 @@ export const defaults = new PaymentsClient({ baseUrl: location.origin, token: ()
 `,
     { lib: ['ES2022', 'DOM'], types: [] },
   );
+}, 60_000);
+
+it("compiles the README's client examples against the package", () => {
+  const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## The client\n'), readme.indexOf('\n## ', readme.indexOf('## The client\n') + 1));
+  const examples = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  expect(examples.length).toBeGreaterThanOrEqual(5);
+  const world = `
+declare const session: { idToken: string; userId: string; refresh(): Promise<string> };
+declare const cart: { id: string; request: CheckoutRequest };
+declare const editedCart: { request: CheckoutRequest };
+declare const ticket: { id: string };
+declare const orderId: string;
+declare const amount: number;
+declare const buyButton: { onclick: (() => void) | null };
+declare const location: { assign(url: string): void };
+declare function notice(text: string): void;
+declare function showRefunds(refunds: Order['refunds']): void;
+`;
+  const [construction, ...uses] = examples;
+  expect(construction).toContain('new PaymentsClient(');
+  const imports = "import { PaymentsApiError, RetriesExhaustedError, UnresolvedOperationError, type CheckoutRequest, type Order } from '@exactly-once-payments/client';";
+  const program = [
+    construction!.replace(/^import \{ (.*) \} from/m, 'import { $1, PaymentsApiError, RetriesExhaustedError, UnresolvedOperationError, type CheckoutRequest, type Order } from'),
+    world,
+    ...uses.map((example) => `{\n${example}}`),
+    'export {};',
+  ].join('\n');
+  expect(program).not.toContain(imports); // one import line, extended above
+  compile('readme', program, { lib: ['ES2022'], types: [] });
 }, 60_000);
