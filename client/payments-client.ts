@@ -24,14 +24,15 @@ export { browserKeyStore, MemoryKeyStore, StorageKeyStore, type IdempotencyKeySt
 export { UnsupportedEnvironmentError, type Fetch, type FetchInit, type FetchResponse } from './platform.js';
 export { retryAfterMs } from './retry-policy.js';
 
-/** The operations that create something, by their OpenAPI operationId. A new one is a line here and a method below. */
-const CREATE_PATHS = {
-  createCheckout: '/v1/checkouts',
-  createRefund: '/v1/refunds',
-} as const satisfies Partial<Record<keyof operations, string>>;
-export type CreateOperation = keyof typeof CREATE_PATHS;
+/**
+ * The OpenAPI operationIds that take an Idempotency-Key: each gets the key lifecycle. A new one
+ * (createSubscription, cancelSubscription…) needs only its three-line method below.
+ */
+export type IdempotentOperation = {
+  [Op in keyof operations]: operations[Op]['parameters'] extends { header: { 'Idempotency-Key': string } } ? Op : never;
+}[keyof operations];
 
-type RequestOf<Op extends keyof operations> = operations[Op] extends { requestBody: { content: { 'application/json': infer Body } } } ? Body : never;
+type RequestOf<Op extends keyof operations> = operations[Op] extends { requestBody: { content: { 'application/json': infer Body } } } ? Body : undefined;
 type SuccessOf<Op extends keyof operations> = operations[Op]['responses'] extends { 201: { content: { 'application/json': infer Created } } }
   ? Created
   : operations[Op]['responses'] extends { 200: { content: { 'application/json': infer Ok } } }
@@ -94,11 +95,11 @@ export class PaymentsClient {
   }
 
   createCheckout(body: CheckoutRequest, operation: OperationIdentity): Promise<Answer<Checkout>> {
-    return this.create('createCheckout', body, operation);
+    return this.create('createCheckout', '/v1/checkouts', body, operation);
   }
 
   createRefund(body: RefundRequest, operation: OperationIdentity): Promise<Answer<Refund>> {
-    return this.create('createRefund', body, operation);
+    return this.create('createRefund', '/v1/refunds', body, operation);
   }
 
   getOrder(orderId: string): Promise<Answer<Order>> {
@@ -106,7 +107,7 @@ export class PaymentsClient {
   }
 
   /** True while the operation has a request without a definitive answer: in flight here, in another tab, or given up. */
-  isUnresolved(operation: CreateOperation, operationId: string): boolean {
+  isUnresolved(operation: IdempotentOperation, operationId: string): boolean {
     const slot = slotOf(operation, operationId);
     return this.inFlight.has(slot) || this.storedKey(slot) !== undefined;
   }
@@ -116,7 +117,7 @@ export class PaymentsClient {
    * request did stays done: a checkout leaves at most a pending order whose session expires;
    * for a refund, read the order first — its `refunds` show whether it happened.
    */
-  abandon(operation: CreateOperation, operationId: string): void {
+  abandon(operation: IdempotentOperation, operationId: string): void {
     try {
       this.keyStore.delete(slotOf(operation, operationId));
     } catch {
@@ -124,19 +125,19 @@ export class PaymentsClient {
     }
   }
 
-  private create<Op extends CreateOperation>(operation: Op, body: RequestOf<Op>, identity: OperationIdentity): Promise<Answer<SuccessOf<Op>>> {
-    return this.rejectInsteadOfThrow(() => this.startOperation(operation, body, identity)) as Promise<Answer<SuccessOf<Op>>>;
+  /** `body` undefined: an operation without a request body (the key and the path are the request). */
+  private create<Op extends IdempotentOperation>(operation: Op, path: string, body: RequestOf<Op>, identity: OperationIdentity): Promise<Answer<SuccessOf<Op>>> {
+    return this.rejectInsteadOfThrow(() => this.startOperation(operation, path, body, identity)) as Promise<Answer<SuccessOf<Op>>>;
   }
 
   /** Synchronous up to the first await on purpose: two calls in the same tick must see each other. */
-  private startOperation(operation: CreateOperation, body: unknown, identity: OperationIdentity): Promise<Answer<unknown>> {
+  private startOperation(operation: IdempotentOperation, path: string, body: unknown, identity: OperationIdentity): Promise<Answer<unknown>> {
     const operationId: unknown = identity?.operationId;
     if (typeof operationId !== 'string' || operationId === '') {
       throw new TypeError(`${operation} needs { operationId }: a name for the logical operation, such as the cart id`);
     }
-    const bodyText = JSON.stringify(body);
-    if (typeof bodyText !== 'string') throw new TypeError(`${operation} needs a JSON body`);
-    const bodyPrint = fingerprint(bodyText);
+    const bodyText = body === undefined ? undefined : JSON.stringify(body);
+    const bodyPrint = fingerprint(`${path} ${bodyText ?? ''}`);
     const slot = slotOf(operation, operationId);
 
     const running = this.inFlight.get(slot);
@@ -150,7 +151,7 @@ export class PaymentsClient {
     if (!stored) this.keyStore.set(slot, record);
 
     const log: CallLog = { mayHaveRun: false };
-    const answer = this.send<unknown>('POST', CREATE_PATHS[operation], bodyText, record.key, log).then(
+    const answer = this.send<unknown>('POST', path, bodyText, record.key, log).then(
       (success) => {
         this.retire(slot, record.key);
         return success;
@@ -251,7 +252,7 @@ export class PaymentsClient {
   }
 }
 
-const slotOf = (operation: CreateOperation, operationId: string) => `${operation}:${operationId}`;
+const slotOf = (operation: IdempotentOperation, operationId: string) => `${operation}:${operationId}`;
 
 /** The body as a JSON object, or undefined when it is not one (empty, cut short, HTML). */
 async function readAnswer(pending: Promise<FetchResponse>): Promise<{ response: FetchResponse; payload: Record<string, unknown> | undefined }> {

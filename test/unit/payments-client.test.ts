@@ -178,6 +178,8 @@ describe('safe by default', () => {
     await Promise.all([payments.createCheckout(cart(), { operationId: '42' }), payments.createRefund({ orderId: 'ord_1', amount: 1 }, { operationId: '42' })]);
     expect(api.state).toMatchObject({ orders: 1, refunds: 1 });
     expect(new Set(api.keysSent()).size).toBe(2);
+    // @ts-expect-error only operations that take an Idempotency-Key (in docs/openapi.yaml) have a lifecycle
+    payments.isUnresolved('getOrder', '42');
   });
 });
 
