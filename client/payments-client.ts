@@ -201,7 +201,8 @@ export class PaymentsClient {
     for (let attempt = 1; ; attempt++) {
       let bearer: string;
       try {
-        bearer = refreshedToken ?? (await options.token());
+        // A token provider that never answers (a stuck refresh) must not hold the call past its budget either.
+        bearer = refreshedToken ?? (await withDeadline(Math.max(1, deadline - this.now()), () => Promise.resolve(options.token())));
       } catch (reason) {
         throw new TokenError(reason, attempt - 1);
       }

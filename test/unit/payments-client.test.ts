@@ -404,7 +404,7 @@ describe('retry timing', () => {
     // Without the bound this waits out the 10 s attempt timeout and fails on jest's 5 s.
     const error = await rejection(client(api, { maxElapsedMs: 100, attemptTimeoutMs: 10_000 }).createCheckout(cart(), { operationId: 'cart-1' }));
     expect(error).toMatchObject({ name: 'RetriesExhaustedError', attempts: 1 });
-    expect((error as RetriesExhaustedError).lastFailure).toMatch(/^timeout: no complete answer within (9\d|100) ms$/);
+    expect((error as RetriesExhaustedError).lastFailure).toMatch(/^timeout: no complete answer within \d+ ms$/);
   });
 
   it('aborts the request of an attempt that timed out', async () => {
@@ -478,6 +478,13 @@ describe('tokens', () => {
     expect(token).toHaveBeenCalledTimes(1);
     expect(api.state.sent).toHaveLength(0);
     expect(payments.isUnresolved('createCheckout', 'cart-1')).toBe(false);
+  });
+
+  it('a token() that never answers fails the call within its budget', async () => {
+    const api = fakeApi();
+    const error = await rejection(client(api, { token: () => new Promise<string>(() => undefined), maxElapsedMs: 50 }).createCheckout(cart(), { operationId: 'cart-1' }));
+    expect(error).toMatchObject({ name: 'TokenError', message: expect.stringMatching(/^Could not get an ID token: no complete answer within \d+ ms$/) });
+    expect(api.state.sent).toHaveLength(0);
   });
 
   it('a token() that fails after a lost answer keeps the key: the operation may have happened', async () => {
