@@ -5,6 +5,8 @@ const project = (name, extra = {}) => ({
   testMatch: [`<rootDir>/test/${name}/**/*.test.ts`],
   testEnvironment: 'node',
   transform,
+  // client/ is an ES module package (NodeNext wants `./x.js` for `./x.ts`); tests load its sources.
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   setupFiles: ['<rootDir>/test/support/quiet-env.ts'],
   ...extra,
 });

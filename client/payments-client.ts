@@ -1,176 +1,272 @@
-import type { components } from './openapi-types';
+import type { components, operations } from './openapi-types.js';
+import { PaymentsApiError, RetriesExhaustedError, TokenError, UnresolvedOperationError, type Problem } from './errors.js';
+import { browserKeyStore, fingerprint, type IdempotencyKeyStore, type StoredKey } from './key-store.js';
+import { AttemptTimeoutError, hostFetch, randomUuid, sleep, withDeadline, type Fetch, type FetchResponse } from './platform.js';
+import { backoffMs, mayHaveRun, retryAfterMs, verdictOf } from './retry-policy.js';
 
 /**
- * A client for the payments API that retries safely: one Idempotency-Key per logical operation,
- * reused on every retry of it; retries of network errors, 409 in-progress, 429 and 5xx with
- * exponential backoff and full jitter, never less than Retry-After; never a retry of a client
- * mistake (400, 401, 403, 404, 422); a bounded total time. Runs in browsers and Node (fetch,
- * crypto.randomUUID). Types come from docs/openapi.yaml (`npm run client:types`).
+ * The payments API client that cannot be used unsafely. Every create names its logical
+ * operation; the operation's Idempotency-Key lives until the API gives a definitive answer and
+ * is then retired; retries (network errors, lost or unreadable answers, 408, 425, 429, 5xx,
+ * 409 in progress) reuse it within a time budget. The README's "The client" section tells the
+ * double-click, reload, two-tab and "fix and try again" stories. Types come from
+ * docs/openapi.yaml (`npm run client:types`).
  */
 export type CheckoutRequest = components['schemas']['CheckoutRequest'];
 export type Checkout = components['schemas']['Checkout'];
 export type RefundRequest = components['schemas']['RefundRequest'];
 export type Refund = components['schemas']['Refund'];
 export type Order = components['schemas']['Order'];
-export type Problem = components['schemas']['Problem'];
+export type { Problem };
+export type { components, operations, paths } from './openapi-types.js';
+export { PaymentsApiError, RetriesExhaustedError, TokenError, UnresolvedOperationError } from './errors.js';
+export { browserKeyStore, MemoryKeyStore, StorageKeyStore, type IdempotencyKeyStore, type StorageKeyStoreOptions, type StorageLike, type StoredKey } from './key-store.js';
+export { UnsupportedEnvironmentError, type Fetch, type FetchInit, type FetchResponse } from './platform.js';
+export { retryAfterMs } from './retry-policy.js';
 
-/** Where Idempotency-Keys live between attempts — and, if you persist it, across page reloads. */
-export interface IdempotencyKeyStore {
-  get(operationId: string): string | undefined;
-  set(operationId: string, key: string): void;
-  delete(operationId: string): void;
-}
+/**
+ * The OpenAPI operationIds that take an Idempotency-Key: each gets the key lifecycle. A new one
+ * (createSubscription, cancelSubscription…) needs only its three-line method below.
+ */
+export type IdempotentOperation = {
+  [Op in keyof operations]: operations[Op]['parameters'] extends { header: { 'Idempotency-Key': string } } ? Op : never;
+}[keyof operations];
 
-export class MemoryKeyStore implements IdempotencyKeyStore {
-  private readonly keys = new Map<string, string>();
-  get = (operationId: string) => this.keys.get(operationId);
-  set = (operationId: string, key: string) => void this.keys.set(operationId, key);
-  delete = (operationId: string) => void this.keys.delete(operationId);
-}
+type RequestOf<Op extends keyof operations> = operations[Op] extends { requestBody: { content: { 'application/json': infer Body } } } ? Body : undefined;
+type SuccessOf<Op extends keyof operations> = operations[Op]['responses'] extends { 201: { content: { 'application/json': infer Created } } }
+  ? Created
+  : operations[Op]['responses'] extends { 200: { content: { 'application/json': infer Ok } } }
+    ? Ok
+    : never;
 
-/** Keys in `window.localStorage` (or any Storage), so a reload resumes the same operation. */
-export class StorageKeyStore implements IdempotencyKeyStore {
-  constructor(
-    private readonly storage: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>,
-    private readonly prefix = 'payments.idempotency.',
-  ) {}
-  get = (operationId: string) => this.storage.getItem(this.prefix + operationId) ?? undefined;
-  set = (operationId: string, key: string) => this.storage.setItem(this.prefix + operationId, key);
-  delete = (operationId: string) => this.storage.removeItem(this.prefix + operationId);
+/** Names the logical operation ("checkout of cart 42"), not the attempt: a retry, a double click or a reload passes the same one. */
+export interface OperationIdentity {
+  readonly operationId: string;
 }
 
 export interface PaymentsClientOptions {
-  baseUrl: string;
-  /** The Cognito ID token, fetched before every attempt (so a refreshed token is used). */
-  token: () => string | Promise<string>;
-  keyStore?: IdempotencyKeyStore;
-  /** Give up retrying after this long. @default 30000 */
-  maxElapsedMs?: number;
-  /** Each attempt's own timeout. @default 10000 */
-  attemptTimeoutMs?: number;
+  readonly baseUrl: string;
+  /** The Cognito ID token, asked for before every attempt (so a refreshed token is used). A throw fails the call at once. */
+  readonly token: () => string | Promise<string>;
+  /** Called once per call after a 401 (an expired token); the attempt is repeated with what it returns. @default none: a 401 fails the call */
+  readonly refreshToken?: () => string | Promise<string>;
+  /** Where unresolved operations' keys live. @default browserKeyStore(): localStorage when usable, else memory */
+  readonly keyStore?: IdempotencyKeyStore;
+  /** A stored key is ignored after this; keep it below the API's idempotency TTL (24 h by default). @default 82800000 (23 h) */
+  readonly keyTtlMs?: number;
+  /** Total time for one call, attempts and waits included. @default 30000 */
+  readonly maxElapsedMs?: number;
+  /** One attempt's limit (request and body), further bounded by what is left of `maxElapsedMs`. @default 10000 */
+  readonly attemptTimeoutMs?: number;
   /** First backoff ceiling; doubles per attempt. @default 200 */
-  baseDelayMs?: number;
+  readonly baseDelayMs?: number;
   /** @default 5000 */
-  maxDelayMs?: number;
-  fetch?: typeof fetch;
-  random?: () => number;
-  sleep?: (ms: number) => Promise<void>;
-  now?: () => number;
+  readonly maxDelayMs?: number;
+  /** @default globalThis.fetch */
+  readonly fetch?: Fetch;
+  readonly random?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly now?: () => number;
 }
 
 export interface Answer<T> {
-  data: T;
-  /** The API answered with a stored result (`Idempotent-Replayed: true`). */
-  replayed: boolean;
-  idempotencyKey: string | undefined;
-  attempts: number;
+  readonly data: T;
+  /** The API answered with the stored result of an earlier request (`Idempotent-Replayed: true`). */
+  readonly replayed: boolean;
+  readonly idempotencyKey: string | undefined;
+  readonly attempts: number;
 }
 
-/** A final answer that is not a success: a problem+json the caller must act on. */
-export class PaymentsApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly problem: Problem,
-    readonly attempts: number,
-  ) {
-    super(`${status} ${problem.type}: ${problem.detail ?? problem.title}`);
-    this.name = 'PaymentsApiError';
-  }
+/** What one call learnt about whether the API may have acted, across all its attempts. */
+interface CallLog {
+  mayHaveRun: boolean;
 }
 
-/** Retries ran out of time; the operation may or may not have happened — retry it later with the same operationId. */
-export class RetriesExhaustedError extends Error {
-  constructor(
-    readonly attempts: number,
-    readonly lastFailure: string,
-    readonly idempotencyKey: string | undefined,
-  ) {
-    super(`Gave up after ${attempts} attempts: ${lastFailure}`);
-    this.name = 'RetriesExhaustedError';
-  }
-}
-
-const RETRYABLE_STATUS = new Set([409, 429, 500, 502, 503, 504]);
-const IN_PROGRESS = 'urn:payments:problem:idempotency-request-in-progress';
+const DEFAULT_KEY_TTL_MS = 23 * 60 * 60 * 1000;
 
 export class PaymentsClient {
   private readonly keyStore: IdempotencyKeyStore;
-  private readonly fetch: typeof fetch;
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly now: () => number;
+  private readonly inFlight = new Map<string, { fingerprint: string; answer: Promise<Answer<unknown>> }>();
 
   constructor(private readonly options: PaymentsClientOptions) {
-    this.keyStore = options.keyStore ?? new MemoryKeyStore();
-    this.fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
-    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.keyStore = options.keyStore ?? browserKeyStore(options.now ? { now: options.now } : {});
+    this.now = options.now ?? Date.now;
   }
 
-  /**
-   * `operationId` names the logical operation ("checkout for cart 42"): every call with it uses
-   * the same Idempotency-Key, so a double click or a resumed page creates one order.
-   */
-  createCheckout(body: CheckoutRequest, operation: { operationId?: string } = {}): Promise<Answer<Checkout>> {
-    return this.send<Checkout>('POST', '/v1/checkouts', body, this.keyFor(operation.operationId));
+  createCheckout(body: CheckoutRequest, operation: OperationIdentity): Promise<Answer<Checkout>> {
+    return this.create('createCheckout', '/v1/checkouts', body, operation);
   }
 
-  createRefund(body: RefundRequest, operation: { operationId?: string } = {}): Promise<Answer<Refund>> {
-    return this.send<Refund>('POST', '/v1/refunds', body, this.keyFor(operation.operationId));
+  createRefund(body: RefundRequest, operation: OperationIdentity): Promise<Answer<Refund>> {
+    return this.create('createRefund', '/v1/refunds', body, operation);
   }
 
   getOrder(orderId: string): Promise<Answer<Order>> {
-    return this.send<Order>('GET', `/v1/orders/${encodeURIComponent(orderId)}`, undefined, undefined);
+    return this.rejectInsteadOfThrow(() => this.send<Order>('GET', `/v1/orders/${encodeURIComponent(orderId)}`, undefined, undefined, { mayHaveRun: false }));
   }
 
-  /** Forget an operation's key once its outcome is final for the caller (the next call is new). */
-  forget(operationId: string): void {
-    this.keyStore.delete(operationId);
+  /** True while the operation has a request without a definitive answer: in flight here, in another tab, or given up. */
+  isUnresolved(operation: IdempotentOperation, operationId: string): boolean {
+    const slot = slotOf(operation, operationId);
+    return this.inFlight.has(slot) || this.storedKey(slot) !== undefined;
   }
 
-  /** Synchronous on purpose: two calls in the same tick must share the key. */
-  private keyFor(operationId: string | undefined): string {
-    if (operationId === undefined) return crypto.randomUUID();
-    const existing = this.keyStore.get(operationId);
-    if (existing) return existing;
-    const key = crypto.randomUUID();
-    this.keyStore.set(operationId, key);
-    return key;
+  /**
+   * Drop an unresolved operation's key, so the next call is a new operation. What the abandoned
+   * request did stays done: a checkout leaves at most a pending order whose session expires;
+   * for a refund, read the order first — its `refunds` show whether it happened.
+   */
+  abandon(operation: IdempotentOperation, operationId: string): void {
+    try {
+      this.keyStore.delete(slotOf(operation, operationId));
+    } catch {
+      // A store that cannot delete keeps a record that expires on its own.
+    }
   }
 
-  private async send<T>(method: string, path: string, body: unknown, idempotencyKey: string | undefined): Promise<Answer<T>> {
-    const now = this.options.now ?? Date.now;
-    const random = this.options.random ?? Math.random;
-    const started = now();
-    const maxElapsedMs = this.options.maxElapsedMs ?? 30_000;
+  /** `body` undefined: an operation without a request body (the key and the path are the request). */
+  private create<Op extends IdempotentOperation>(operation: Op, path: string, body: RequestOf<Op>, identity: OperationIdentity): Promise<Answer<SuccessOf<Op>>> {
+    return this.rejectInsteadOfThrow(() => this.startOperation(operation, path, body, identity)) as Promise<Answer<SuccessOf<Op>>>;
+  }
+
+  /** Synchronous up to the first await on purpose: two calls in the same tick must see each other. */
+  private startOperation(operation: IdempotentOperation, path: string, body: unknown, identity: OperationIdentity): Promise<Answer<unknown>> {
+    const operationId: unknown = identity?.operationId;
+    if (typeof operationId !== 'string' || operationId === '') {
+      throw new TypeError(`${operation} needs { operationId }: a name for the logical operation, such as the cart id`);
+    }
+    const bodyText = body === undefined ? undefined : JSON.stringify(body);
+    const bodyPrint = fingerprint(`${path} ${bodyText ?? ''}`);
+    const slot = slotOf(operation, operationId);
+
+    const running = this.inFlight.get(slot);
+    if (running) {
+      if (running.fingerprint === bodyPrint) return running.answer;
+      throw new UnresolvedOperationError(operation, operationId, true);
+    }
+    const stored = this.storedKey(slot);
+    if (stored && stored.fingerprint !== bodyPrint) throw new UnresolvedOperationError(operation, operationId, false);
+    const record: StoredKey = stored ?? { key: randomUuid(), fingerprint: bodyPrint, expiresAtMs: this.now() + (this.options.keyTtlMs ?? DEFAULT_KEY_TTL_MS) };
+    if (!stored) this.keyStore.set(slot, record);
+
+    const log: CallLog = { mayHaveRun: false };
+    const answer = this.send<unknown>('POST', path, bodyText, record.key, log).then(
+      (success) => {
+        this.retire(slot, record.key);
+        return success;
+      },
+      (error: unknown) => {
+        const judged = error instanceof PaymentsApiError && error.definitive;
+        // A key this call minted and no request of it can have run: nothing to resume.
+        const neverRan = !stored && !log.mayHaveRun;
+        if (judged || neverRan) this.retire(slot, record.key);
+        throw error;
+      },
+    );
+    this.inFlight.set(slot, { fingerprint: bodyPrint, answer });
+    const leave = () => this.inFlight.delete(slot);
+    answer.then(leave, leave);
+    return answer;
+  }
+
+  private storedKey(slot: string): StoredKey | undefined {
+    const record = this.keyStore.get(slot);
+    if (record && record.expiresAtMs <= this.now()) {
+      this.keyStore.delete(slot);
+      return undefined;
+    }
+    return record;
+  }
+
+  /** Only our own key: another tab may have stored a newer operation in this slot meanwhile. */
+  private retire(slot: string, key: string): void {
+    try {
+      if (this.keyStore.get(slot)?.key === key) this.keyStore.delete(slot);
+    } catch {
+      // The answer stands; a record a custom store failed to delete expires on its own.
+    }
+  }
+
+  private rejectInsteadOfThrow<T>(start: () => Promise<T>): Promise<T> {
+    try {
+      return start();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private async send<T>(method: string, path: string, bodyText: string | undefined, idempotencyKey: string | undefined, log: CallLog): Promise<Answer<T>> {
+    const options = this.options;
+    const fetch = options.fetch ?? hostFetch();
+    const deadline = this.now() + (options.maxElapsedMs ?? 30_000);
+    let refreshedToken: string | undefined;
     let lastFailure = 'no attempt';
     for (let attempt = 1; ; attempt++) {
-      let retryAfterMs = 0;
+      let bearer: string;
       try {
-        const response = await this.fetch(`${this.options.baseUrl}${path}`, {
-          method,
-          headers: {
-            Authorization: `Bearer ${await this.options.token()}`,
-            Accept: 'application/json, application/problem+json',
-            ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
-            ...(idempotencyKey ? { 'Idempotency-Key': `"${idempotencyKey}"` } : {}),
-          },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(this.options.attemptTimeoutMs ?? 10_000),
-        });
-        const payload = await response.json().catch(() => ({ type: 'about:blank', title: response.statusText, status: response.status }));
-        if (response.ok) return { data: payload as T, replayed: response.headers.get('idempotent-replayed') === 'true', idempotencyKey, attempts: attempt };
-        const problem = payload as Problem;
-        const retryable = RETRYABLE_STATUS.has(response.status) && (response.status !== 409 || problem.type === IN_PROGRESS);
-        if (!retryable) throw new PaymentsApiError(response.status, problem, attempt);
-        retryAfterMs = Number(response.headers.get('retry-after') ?? 0) * 1000 || 0;
-        lastFailure = `${response.status} ${problem.type}`;
-      } catch (error) {
-        if (error instanceof PaymentsApiError) throw error;
-        lastFailure = `network: ${(error as Error).message}`; // no answer: the request may have happened
+        // A token provider that never answers (a stuck refresh) must not hold the call past its budget either.
+        bearer = refreshedToken ?? (await withDeadline(Math.max(1, deadline - this.now()), () => Promise.resolve(options.token())));
+      } catch (reason) {
+        throw new TokenError(reason, attempt - 1);
       }
-      // Full jitter (AWS Architecture Blog), but never sooner than the server asked.
-      const ceiling = Math.min(this.options.maxDelayMs ?? 5000, (this.options.baseDelayMs ?? 200) * 2 ** (attempt - 1));
-      const delayMs = Math.max(retryAfterMs, random() * ceiling);
-      if (now() - started + delayMs > maxElapsedMs) throw new RetriesExhaustedError(attempt, lastFailure, idempotencyKey);
-      await this.sleep(delayMs);
+      const timeLeftMs = deadline - this.now();
+      if (timeLeftMs <= 0) throw new RetriesExhaustedError(attempt - 1, lastFailure, idempotencyKey);
+      const headers: Record<string, string> = { Authorization: `Bearer ${bearer}`, Accept: 'application/json, application/problem+json' };
+      if (bodyText !== undefined) headers['Content-Type'] = 'application/json';
+      if (idempotencyKey !== undefined) headers['Idempotency-Key'] = `"${idempotencyKey}"`;
+
+      let retryAfter: number | undefined;
+      try {
+        const { response, payload } = await withDeadline(Math.min(options.attemptTimeoutMs ?? 10_000, timeLeftMs), (signal) =>
+          readAnswer(fetch(`${options.baseUrl}${path}`, { method, headers, ...(bodyText === undefined ? {} : { body: bodyText }), ...(signal ? { signal } : {}) })),
+        );
+        const { status } = response;
+        if (status >= 200 && status < 300) {
+          if (payload !== undefined) return { data: payload as T, replayed: response.headers.get('idempotent-replayed') === 'true', idempotencyKey, attempts: attempt };
+          // Stalled, truncated, HTML or empty: the API may have acted and its answer was lost. The same key gets the replay.
+          log.mayHaveRun = true;
+          lastFailure = `${status} with an unreadable body`;
+        } else {
+          const problem = typeof payload?.['type'] === 'string' ? (payload as Problem) : undefined;
+          if (mayHaveRun(status)) log.mayHaveRun = true;
+          if (status === 401 && options.refreshToken && refreshedToken === undefined) {
+            try {
+              refreshedToken = await options.refreshToken();
+            } catch (reason) {
+              throw new TokenError(reason, attempt);
+            }
+            lastFailure = '401, token refreshed';
+            continue;
+          }
+          const verdict = verdictOf(status, problem?.type);
+          if (verdict !== 'retry') throw new PaymentsApiError(status, problem, attempt, verdict === 'definitive');
+          retryAfter = retryAfterMs(response.headers.get('retry-after'), this.now());
+          lastFailure = `${status} ${problem?.type ?? '(not problem+json)'}`;
+        }
+      } catch (error) {
+        if (error instanceof PaymentsApiError || error instanceof TokenError) throw error;
+        log.mayHaveRun = true; // no answer: the request may have reached the API
+        lastFailure = error instanceof AttemptTimeoutError ? `timeout: ${error.message}` : `network: ${error instanceof Error ? error.message : String(error)}`;
+      }
+      // Never sooner than the API asked; give up rather than sleep past the budget.
+      const delayMs = Math.max(retryAfter ?? 0, backoffMs(attempt, options.baseDelayMs ?? 200, options.maxDelayMs ?? 5000, options.random ?? Math.random));
+      if (this.now() + delayMs >= deadline) throw new RetriesExhaustedError(attempt, lastFailure, idempotencyKey);
+      await (options.sleep ?? sleep)(delayMs);
     }
+  }
+}
+
+const slotOf = (operation: IdempotentOperation, operationId: string) => `${operation}:${operationId}`;
+
+/** The body as a JSON object, or undefined when it is not one (empty, cut short, HTML). */
+async function readAnswer(pending: Promise<FetchResponse>): Promise<{ response: FetchResponse; payload: Record<string, unknown> | undefined }> {
+  const response = await pending;
+  const text = await response.text();
+  try {
+    const value: unknown = JSON.parse(text);
+    return { response, payload: typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined };
+  } catch {
+    return { response, payload: undefined };
   }
 }

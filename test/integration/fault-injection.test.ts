@@ -102,7 +102,7 @@ describe('checkout', () => {
     const client = await clientFor('checkout', await arm[point]());
     const ordersBefore = await countItems(h.db.client, TABLES.orders);
 
-    const { data, attempts, idempotencyKey } = await client.createCheckout(body());
+    const { data, attempts, idempotencyKey } = await client.createCheckout(body(), { operationId: `checkout ${point}` });
 
     const orderId = derivedId('checkout', { tenantId: 'acme', userId: 'alice', key: idempotencyKey! });
     const sessions = [...h.emulator.state.sessions.values()].filter((s) => s.client_reference_id === orderId);
@@ -158,7 +158,7 @@ describe('refunds', () => {
     const order = await paidOrder(h, 1000);
     const client = await clientFor('refunds', await arm[point]());
 
-    const { data, attempts, idempotencyKey } = await client.createRefund({ orderId: order.orderId, amount: 350 });
+    const { data, attempts, idempotencyKey } = await client.createRefund({ orderId: order.orderId, amount: 350 }, { operationId: `refund ${point}` });
 
     const refundId = derivedId('refund', { tenantId: 'acme', userId: 'alice', key: idempotencyKey! });
     const stripeRefunds = (await h.stripe.refunds.list({ payment_intent: order.paymentIntentId!, limit: 100 })).data;
