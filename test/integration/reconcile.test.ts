@@ -1,10 +1,13 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { formatReport, reconcile } from '../../bin/reconcile';
+import { DRIFT_MEANING, formatReport, reconcile } from '../../bin/reconcile';
+import { createEventProcessor } from '../../lambdas/events/create-event-processor';
+import { lambdaContext } from '../../local/lambda-context';
+import { sqsEvent } from '../support/orders';
 import { createCheckoutHandler } from '../../lambdas/checkout/create-checkout-handler';
 import { createRefundsHandler } from '../../lambdas/refunds/create-refunds-handler';
 import { call, createPrice, newKey, startHarness, TABLES, type Harness } from '../support/harness';
-import { paidOrder } from '../support/paid-order';
+import { checkoutOrder, paidOrder } from '../support/paid-order';
 
 /** Drift created on purpose in the Stripe emulator, behind the backend's back. */
 let h: Harness;
@@ -45,12 +48,13 @@ it('reports each kind of drift, and the command exits 1 with it as JSON', async 
   const report = await run();
   expect(report.drift).toEqual(
     expect.arrayContaining([
+      { kind: 'refund_missing_from_ledger', orderId: refundedBehindOurBack.orderId, stripeRefundId: expect.stringMatching(/^re_/), amount: 200, status: 'succeeded' },
       { kind: 'refund_total_mismatch', orderId: refundedBehindOurBack.orderId, paymentIntentId: refundedBehindOurBack.paymentIntentId, stripe: 200, ours: 0 },
       { kind: 'status_mismatch', orderId: pending.body.orderId, checkoutSessionId: pending.body.checkoutSessionId, stripe: 'expired', ours: 'pending' },
       { kind: 'stripe_session_without_order', checkoutSessionId: orphan.id, orderId: 'ord_deadbeefdeadbeefdeadbeefdeadbeef' },
     ]),
   );
-  expect(report.drift).toHaveLength(3);
+  expect(report.drift).toHaveLength(4);
 
   const { port: stripePort } = new URL(h.emulator.url);
   const cli = await promisify(execFile)('npx', ['tsx', 'bin/reconcile.ts', '--json'], {
@@ -60,5 +64,39 @@ it('reports each kind of drift, and the command exits 1 with it as JSON', async 
     (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
   );
   expect(cli.code).toBe(1);
-  expect(JSON.parse(cli.stdout).drift).toHaveLength(3);
+  expect(JSON.parse(cli.stdout).drift).toHaveLength(4);
+}, 60_000);
+
+it('reports anomalies, double refunds for one request, unresolved reservations and dispute drift', async () => {
+  const deps = { dynamoDb: h.db.client, ordersTableName: TABLES.orders, idempotencyTableName: TABLES.idempotency, gateway: h.gateway };
+  const processor = createEventProcessor({ ...deps, stripe: h.gateway });
+  const deliver = async (action: () => Promise<unknown>) => {
+    const before = h.emulator.state.events.length;
+    await action();
+    await processor(sqsEvent(h.emulator.state.events.slice(before).map((e) => JSON.stringify(e))), lambdaContext('events'));
+  };
+  // A Payment Link session naming our order, delivered: recorded as an anomaly, not applied.
+  const named = await checkoutOrder(h, 5000);
+  const cheap = await createPrice(h.stripe, 100);
+  const foreign = await h.stripe.checkout.sessions.create({ mode: 'payment', line_items: [{ price: cheap, quantity: 1 }], success_url: 'https://evil.example/', client_reference_id: named.orderId });
+  await deliver(() => h.stripe.rawRequest('POST', `/v1/test_helpers/checkout/sessions/${foreign.id}/complete`, {}));
+  // Two Stripe refunds carrying one of our refund ids (a retry after Stripe pruned the key, elsewhere).
+  const doubled = await paidOrder(h, 1000);
+  for (let i = 0; i < 2; i++) await h.stripe.refunds.create({ payment_intent: doubled.paymentIntentId!, amount: 100, metadata: { refundId: 'rfd_twice' } });
+  // A reservation whose outcome stayed unknown (Stripe 500) with no recovery function running.
+  const stuck = await paidOrder(h, 1000);
+  await h.stripe.rawRequest('POST', '/v1/test_helpers/faults', { path: '/v1/refunds', method: 'POST', kind: 'error_500', count: 1 });
+  expect((await call(createRefundsHandler(deps), { path: '/v1/refunds', headers: { 'Idempotency-Key': newKey() }, body: { orderId: stuck.orderId, amount: 300 } })).status).toBe(503);
+  // A dispute whose webhook never arrived.
+  const disputed = await paidOrder(h, 1000);
+  await h.stripe.rawRequest('POST', `/v1/test_helpers/payment_intents/${disputed.paymentIntentId}/dispute`, {});
+
+  const report = await reconcile({ stripe: h.stripe, dynamoDb: h.db.client, ordersTableName: TABLES.orders, ...window(), now: new Date(Date.now() + 3_600_000) });
+  const kinds = (orderId: string) => report.drift.filter((d) => d.orderId === orderId).map((d) => d.kind).sort();
+  expect(kinds(named.orderId)).toEqual(['anomaly']);
+  expect(report.drift).toContainEqual(expect.objectContaining({ kind: 'anomaly', orderId: named.orderId, anomaly: 'foreign_session_names_order' }));
+  expect(kinds(doubled.orderId)).toEqual(['duplicate_refund_for_request', 'refund_missing_from_ledger', 'refund_missing_from_ledger', 'refund_total_mismatch']);
+  expect(kinds(stuck.orderId)).toEqual(['unresolved_reservation']);
+  expect(kinds(disputed.orderId)).toEqual(['dispute_mismatch']);
+  for (const d of report.drift) expect(DRIFT_MEANING[d.kind]).toBeTruthy();
 }, 60_000);
