@@ -658,3 +658,57 @@ describe('move tasks that stay RUNNING (moveTaskMessagesPerSecond: 0)', () => {
     expect(await depth(pair.queueUrl, client)).toEqual({ visible: 0, inFlight: 0 });
   });
 });
+
+describe('the hard way on demand', () => {
+  it("shortPolls 'sampled': a short poll can come back empty from a queue that is not; a long poll sees everything", async () => {
+    const own = await startSqsEmulator({ shortPolls: 'sampled', random: () => 0.99 });
+    const client = clientFor(own);
+    try {
+      const queueUrl = await queue({}, client);
+      await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: [{ Id: 'a', MessageBody: 'a' }, { Id: 'b', MessageBody: 'b' }] }));
+      expect(await receive(queueUrl, { WaitTimeSeconds: 0 }, client)).toHaveLength(0);
+      expect(await depth(queueUrl, client)).toEqual({ visible: 2, inFlight: 0 });
+      expect((await receive(queueUrl, { WaitTimeSeconds: 1 }, client)).map((m) => m.Body).sort()).toEqual(['a', 'b']);
+    } finally {
+      client.destroy();
+      await own.close();
+    }
+  });
+
+  it("shortPolls 'sampled': one short poll returns a subset, repeated short polls reach every message", async () => {
+    let draws = 0;
+    const own = await startSqsEmulator({ shortPolls: 'sampled', random: () => (draws++ % 2 === 0 ? 0.1 : 0.9) });
+    const client = clientFor(own);
+    try {
+      const queueUrl = await queue({}, client);
+      await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: Array.from({ length: 4 }, (_, i) => ({ Id: `m${i}`, MessageBody: `m${i}` })) }));
+      const first = await receive(queueUrl, { VisibilityTimeout: 60 }, client);
+      expect(first).toHaveLength(2);
+      const seen = new Set(first.map((m) => m.Body));
+      for (let i = 0; i < 10 && seen.size < 4; i++) for (const m of await receive(queueUrl, { VisibilityTimeout: 60 }, client)) seen.add(m.Body);
+      expect(seen).toEqual(new Set(['m0', 'm1', 'm2', 'm3']));
+    } finally {
+      client.destroy();
+      await own.close();
+    }
+  });
+
+  it.each([
+    ['ignored', { visible: 0, inFlight: 1 }],
+    ['deletes', { visible: 0, inFlight: 0 }],
+  ] as const)("staleReceiptHandles '%s': DeleteMessage with a superseded handle succeeds, and the message is left accordingly", async (staleReceiptHandles, left) => {
+    const own = await startSqsEmulator({ staleReceiptHandles });
+    const client = clientFor(own);
+    try {
+      const queueUrl = await queue({}, client);
+      await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'x' }));
+      const [first] = await receive(queueUrl, { VisibilityTimeout: 0 }, client);
+      await receive(queueUrl, {}, client); // a second consumer now holds it
+      await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: first.ReceiptHandle }));
+      expect(await depth(queueUrl, client)).toEqual(left);
+    } finally {
+      client.destroy();
+      await own.close();
+    }
+  });
+});
