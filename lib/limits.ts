@@ -1,2 +1,2 @@
-/** SQS's documented maximum (and now default) message size, 1 MiB; set on the queues explicitly. */
+// SQS's documented maximum message size (body + attributes), 1 MiB: SQS Developer Guide, "Amazon SQS message quotas".
 export const EVENTS_QUEUE_MAX_MESSAGE_BYTES = 1_048_576;

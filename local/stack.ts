@@ -1,4 +1,5 @@
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { EVENTS_QUEUE_MAX_MESSAGE_BYTES } from '../lib/limits';
 import type { HandlerName } from '../lib/routes';
 import { LocalApiGateway, type ProxyHandler } from './api-gateway';
 import { createTables, LOCAL_CREDENTIALS, LOCAL_TABLE_NAMES, startDynalite, type LocalDynamoDb } from './dynamodb';
@@ -131,7 +132,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 }
 
 async function createEventQueues(sqs: SQSClient, options: LocalStackOptions) {
-  const { QueueUrl: deadLetterQueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: LOCAL_QUEUE_NAMES.deadLetter, Attributes: { MessageRetentionPeriod: String(14 * 86400) } }));
+  // The size limit the deployed queues have (lib/constructs/processed-queue.ts).
+  const maximumMessageSize = String(EVENTS_QUEUE_MAX_MESSAGE_BYTES);
+  const { QueueUrl: deadLetterQueueUrl } = await sqs.send(
+    new CreateQueueCommand({ QueueName: LOCAL_QUEUE_NAMES.deadLetter, Attributes: { MessageRetentionPeriod: String(14 * 86400), MaximumMessageSize: maximumMessageSize } }),
+  );
   const dlq = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: deadLetterQueueUrl, AttributeNames: ['QueueArn'] }));
   const { QueueUrl: queueUrl } = await sqs.send(
     new CreateQueueCommand({
@@ -139,6 +144,7 @@ async function createEventQueues(sqs: SQSClient, options: LocalStackOptions) {
       Attributes: {
         VisibilityTimeout: String(options.queueVisibilitySeconds ?? 2),
         MessageRetentionPeriod: String(14 * 86400),
+        MaximumMessageSize: maximumMessageSize,
         RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.Attributes!.QueueArn, maxReceiveCount: options.maxReceiveCount ?? 5 }),
       },
     }),

@@ -3,6 +3,7 @@ import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-clo
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { EVENTS_QUEUE_MAX_MESSAGE_BYTES } from '../limits';
 
 export interface ProcessedQueueProps {
   /** Timeout of the Lambda that consumes the queue; the visibility timeout is six times it, as AWS advises. */
@@ -36,12 +37,16 @@ export class ProcessedQueue extends Construct {
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
       ...encryption,
       enforceSSL: true,
+      // Same limit as the queue, so every message the queue accepted can be dead-lettered.
+      maxMessageSizeBytes: EVENTS_QUEUE_MAX_MESSAGE_BYTES,
       retentionPeriod: props.deadLetterRetention ?? Duration.days(14),
     });
     this.queue = new Queue(this, 'Queue', {
       ...encryption,
       enforceSSL: true,
       visibilityTimeout: Duration.seconds(props.consumerTimeout.toSeconds() * 6),
+      // Explicit, not the service default: the webhook receiver decides "event or pointer" on this figure.
+      maxMessageSizeBytes: EVENTS_QUEUE_MAX_MESSAGE_BYTES,
       retentionPeriod: Duration.days(14),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
     });

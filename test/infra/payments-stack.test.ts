@@ -1,6 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { configFromContext } from '../../lib/config';
+import { EVENTS_QUEUE_MAX_MESSAGE_BYTES } from '../../lib/limits';
 import { PaymentsStack } from '../../lib/payments-stack';
 import { routes } from '../../lib/routes';
 
@@ -128,6 +129,11 @@ describe('Stripe events queue', () => {
     const processorTimeout = resources('AWS::Lambda::Function')[functionLogicalId(stack.functions.events)].Properties.Timeout;
     expect(mainQueue().Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * processorTimeout);
     for (const [, queue] of queues()) expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+  });
+
+  it('sets MaximumMessageSize on both queues from the one constant the receiver and the local queues use', () => {
+    expect(EVENTS_QUEUE_MAX_MESSAGE_BYTES).toBe(1_048_576);
+    expect(queues().map(([, queue]) => queue.Properties.MaximumMessageSize)).toEqual([EVENTS_QUEUE_MAX_MESSAGE_BYTES, EVENTS_QUEUE_MAX_MESSAGE_BYTES]);
   });
 
   it('denies non-TLS access to both queues', () => {
