@@ -34,6 +34,20 @@ export function toApiGatewayResponse(
 
 const SECONDS_BEFORE_RETRY = { inProgress: 1, unavailable: 2, unexpected: 1 } as const;
 
+/** The 409's Retry-After never says more than this, whatever the lock's remaining life. */
+export const MAX_IN_PROGRESS_RETRY_AFTER_SECONDS = 10;
+
+/**
+ * A 409's Retry-After: the time left on the in-progress lock (noted by idempotent-step.ts),
+ * which after a crash lasts until that invocation's deadline. Bounded, so a live duplicate
+ * (a double click) is never told to wait long: from 1 s up to 10 s.
+ */
+function secondsUntilLockExpires(error: Error, now = Date.now()): number {
+  const expiresAtMs = (error as { lockExpiresAtMs?: number }).lockExpiresAtMs;
+  if (!expiresAtMs) return SECONDS_BEFORE_RETRY.inProgress;
+  return Math.min(MAX_IN_PROGRESS_RETRY_AFTER_SECONDS, Math.max(SECONDS_BEFORE_RETRY.inProgress, Math.ceil((expiresAtMs - now) / 1000)));
+}
+
 const isAwsServiceError = (error: Error) =>
   '$metadata' in error || ['TimeoutError', 'ECONNREFUSED', 'ECONNRESET'].includes((error as NodeJS.ErrnoException).code ?? error.name);
 
@@ -66,7 +80,7 @@ export function errorToResponse(error: unknown): APIGatewayProxyResult {
     case 'IdempotencyAlreadyInProgressError':
     case 'IdempotencyInconsistentStateError':
       metrics.addMetric('IdempotencyConflict', MetricUnit.Count, 1);
-      return problem('idempotencyRequestInProgress', SECONDS_BEFORE_RETRY.inProgress);
+      return problem('idempotencyRequestInProgress', secondsUntilLockExpires(error));
     case 'IdempotencyValidationError':
       metrics.addMetric('IdempotencyMismatch', MetricUnit.Count, 1);
       return problem('idempotencyKeyReused');

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import type { JSONObject } from '@aws-lambda-powertools/commons/types';
@@ -9,6 +10,27 @@ import { parseJsonBody, respond, type HttpResult } from './http';
 import { callerOf, idempotencyKeyOf } from './request-identity';
 
 export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
+
+/** Per request: when the in-progress lock we ran into expires (set only on a conflict). */
+const lockSeen = new AsyncLocalStorage<{ expiresAtMs?: number }>();
+
+/**
+ * Powertools 2.35 reads the conflicting record but throws IdempotencyAlreadyInProgressError
+ * without it; this layer notes the record's in-progress expiry on the way, so the 409 can say
+ * how long the lock really lasts (after a crash: until that invocation's deadline).
+ */
+class LockAwarePersistenceLayer extends DynamoDBPersistenceLayer {
+  override processExistingRecord(...args: Parameters<DynamoDBPersistenceLayer['processExistingRecord']>) {
+    const seen = lockSeen.getStore();
+    if (seen) seen.expiresAtMs = args[0].inProgressExpiryTimestamp;
+    return super.processExistingRecord(...args);
+  }
+}
+
+/** Set on IdempotencyAlreadyInProgressError when the lock's expiry is known (epoch ms). */
+export interface InProgressConflict extends Error {
+  lockExpiresAtMs?: number;
+}
 
 export interface IdempotentStepOptions {
   /** Powertools key prefix; one persistence layer per operation (they are configured once). */
@@ -37,7 +59,7 @@ export function idempotentStep<Payload>(
     expiresAfterSeconds: options.expiresAfterSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS,
     responseHook: (response) => ({ ...(response as JSONObject), replayed: true }),
   });
-  const persistenceStore = new DynamoDBPersistenceLayer({
+  const persistenceStore = new LockAwarePersistenceLayer({
     tableName: options.tableName,
     awsSdkV3Client: options.dynamoDb,
   });
@@ -45,7 +67,13 @@ export function idempotentStep<Payload>(
   return (request, context) => {
     // The in-progress lock expires with the invocation, so a crashed run frees the key.
     config.registerLambdaContext(context);
-    return runOnce(request);
+    const seen: { expiresAtMs?: number } = {};
+    return lockSeen.run(seen, () => runOnce(request)).catch((error: unknown) => {
+      if (error instanceof Error && error.name === 'IdempotencyAlreadyInProgressError' && seen.expiresAtMs) {
+        (error as InProgressConflict).lockExpiresAtMs = seen.expiresAtMs;
+      }
+      throw error;
+    });
   };
 }
 

@@ -231,7 +231,7 @@ describe('POST /v1/checkouts', () => {
     flaky.destroy();
   });
 
-  it('answers 409 + Retry-After to a duplicate while the first request is still running', async () => {
+  it('answers 409 + Retry-After (the lock\'s remaining life, at most 10 s) to a duplicate while the first request is still running', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let entered!: () => void;
@@ -247,15 +247,22 @@ describe('POST /v1/checkouts', () => {
     const handler = checkoutWith(slow);
     const key = newKey();
     const created = sessionsCreated();
-    const first = post(key, body(), ALICE, handler);
+    // The first invocation has 4 s left: its lock lasts as long, so the duplicate waits about that.
+    const first = call(handler, { path: '/v1/checkouts', headers: { 'Idempotency-Key': key }, body: body(), context: lambdaContext('slow', 4000) });
     await inside;
     const duplicate = await post(key, body(), ALICE, handler);
     expect(duplicate.status).toBe(409);
-    expect(duplicate.headers['retry-after']).toBe('1');
+    expect(['3', '4']).toContain(duplicate.headers['retry-after']);
+    // A lock with a long life left is capped: clients are never told to wait more than 10 s.
+    const longKey = newKey();
+    const long = call(handler, { path: '/v1/checkouts', headers: { 'Idempotency-Key': longKey }, body: body(), context: lambdaContext('slow', 60_000) });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await post(longKey, body(), ALICE, handler)).headers['retry-after']).toBe('10');
     expect(duplicate.body.type).toBe(problemTypeUri('idempotencyRequestInProgress'));
     release();
     expect((await first).status).toBe(201);
-    expect(sessionsCreated()).toBe(created + 1);
+    expect((await long).status).toBe(201);
+    expect(sessionsCreated()).toBe(created + 2);
   });
 
   it('50 concurrent identical requests create exactly one session and one order', async () => {
