@@ -337,6 +337,21 @@ export interface components {
                 };
             };
         };
+        /**
+         * @description `route-not-found`: API Gateway's answer to a path or a method this API does not have. It
+         *     belongs to no operation, so it is described here (and tests check such answers against it).
+         */
+        RouteNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @constant */
+                    type?: "urn:payments:problem:route-not-found";
+                };
+            };
+        };
     };
     parameters: {
         /** @description A UUID v4 or v7, bare or as a quoted structured-field string. One per logical operation; reuse it on every retry of that operation. */

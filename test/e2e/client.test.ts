@@ -2,6 +2,7 @@ import Stripe from 'stripe';
 import { PaymentsApiError, PaymentsClient, RetriesExhaustedError, StorageKeyStore, type PaymentsClientOptions } from '../../client/payments-client';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { localToken } from '../../local/token';
+import { contractCheckedFetch } from '../support/http-client';
 
 /** The typed client against the running local stack: double clicks, lost responses, resumption. */
 let stack: LocalStack;
@@ -22,12 +23,12 @@ const countingFetch = () => {
   const calls: string[] = [];
   const fetcher: typeof fetch = async (input, init) => {
     calls.push(`${init?.method} ${String(input)}`);
-    return fetch(input, init);
+    return contractCheckedFetch(input, init);
   };
   return { calls, fetcher };
 };
 const client = (options: Partial<PaymentsClientOptions> = {}) =>
-  new PaymentsClient({ baseUrl: stack.apiUrl, token: () => localToken('acme', 'alice'), baseDelayMs: 10, maxDelayMs: 50, ...options });
+  new PaymentsClient({ baseUrl: stack.apiUrl, token: () => localToken('acme', 'alice'), baseDelayMs: 10, maxDelayMs: 50, fetch: contractCheckedFetch, ...options });
 
 it('turns a double click into one order: two calls of one operation share a key', async () => {
   const payments = client();
@@ -41,7 +42,7 @@ it('turns a double click into one order: two calls of one operation share a key'
 it('survives lost responses: retries with the same key and gets the stored answer', async () => {
   let dropped = 0;
   const lossy: typeof fetch = async (input, init) => {
-    const response = await fetch(input, init); // the server did the work...
+    const response = await contractCheckedFetch(input, init); // the server did the work...
     if (dropped < 2) {
       dropped++;
       await response.arrayBuffer();
@@ -108,7 +109,7 @@ it('refunds and reads through the same client', async () => {
   const completed = stack.stripe!.state.events.find((e) => e.type === 'checkout.session.completed' && JSON.stringify(e).includes(checkout.data.orderId))!;
   const { signatureHeader } = await import('../../local/stripe-emulator/webhook-delivery');
   const payload = JSON.stringify(completed);
-  await fetch(`${stack.apiUrl}/v1/webhooks/stripe`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Stripe-Signature': signatureHeader(payload, 'whsec_client') }, body: payload });
+  await contractCheckedFetch(`${stack.apiUrl}/v1/webhooks/stripe`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Stripe-Signature': signatureHeader(payload, 'whsec_client') }, body: payload });
   for (let i = 0; i < 100 && (await payments.getOrder(checkout.data.orderId)).data.status !== 'paid'; i++) await new Promise((r) => setTimeout(r, 50));
   const refund = await payments.createRefund({ orderId: checkout.data.orderId, amount: 90 }, { operationId: 'refund-1' });
   expect(refund.data).toMatchObject({ orderId: checkout.data.orderId, amount: 90, status: 'succeeded' });
