@@ -248,7 +248,7 @@ export interface components {
                 };
             };
         };
-        /** @description `payload-too-large`: over 64 KiB (the handler), or over 10 MB (API Gateway). */
+        /** @description `payload-too-large`: a JSON body over 64 KiB (the handler), or any request body over 10 MB (API Gateway, on every route). */
         PayloadTooLarge: {
             headers: {
                 [name: string]: unknown;
@@ -460,6 +460,7 @@ export interface operations {
                     };
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["Throttled"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["GatewayError"];

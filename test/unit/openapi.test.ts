@@ -55,10 +55,10 @@ it('answers every problem type a route can produce somewhere (only unknown route
   expect(unused).toEqual([problemTypeUri('routeNotFound')]);
 });
 
-it('documents throttling, WAF and gateway failures on every route, each 429 and 5xx with a required Retry-After', () => {
+it("documents WAF, API Gateway's size limit, throttling and gateway failures on every route, each 429 and 5xx with a required Retry-After", () => {
   for (const route of routes) {
     const statuses = responses.filter((r) => r.route === `${route.method} ${route.resource}`).map((r) => r.status);
-    expect(statuses).toEqual(expect.arrayContaining([403, 429, 500, 502, 503, 504, ...(route.authorized ? [401] : [])]));
+    expect(statuses).toEqual(expect.arrayContaining([403, 413, 429, 500, 502, 503, 504, ...(route.authorized ? [401] : [])]));
   }
   for (const { route, status, response } of responses.filter((r) => r.status === 429 || r.status >= 500)) {
     expect({ route, status, retryAfterRequired: resolve(response.headers?.['Retry-After'])?.required }).toEqual({ route, status, retryAfterRequired: true });
