@@ -5,8 +5,9 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { GENERATED_PATH, renderRequestValidators } from '../../bin/request-validators';
-import { parseCheckoutRequest } from '../../lambdas/domain/checkout';
-import { parseRefundRequest } from '../../lambdas/domain/refund';
+import type { components } from '../../client/openapi-types';
+import { parseCheckoutRequest, type CheckoutRequest } from '../../lambdas/domain/checkout';
+import { parseRefundRequest, type RefundRequest } from '../../lambdas/domain/refund';
 
 const spec = parse(readFileSync(path.join(__dirname, '..', '..', 'docs', 'openapi.yaml'), 'utf8'));
 
@@ -81,3 +82,9 @@ describe('the handler accepts exactly what the spec accepts', () => {
     expect(pointersOf(() => parseRefundRequest({ orderId, amount: 100_000_000 }))).toEqual(['/amount']);
   });
 });
+
+/** The handlers' request types are the spec's (as generated for the client): a drift does not compile. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const checkoutTypeIsTheSpecs: Same<CheckoutRequest, components['schemas']['CheckoutRequest']> = true;
+const refundTypeIsTheSpecs: Same<RefundRequest, components['schemas']['RefundRequest']> = true;
+it('types the parsed bodies exactly as the spec does', () => expect([checkoutTypeIsTheSpecs, refundTypeIsTheSpecs]).toEqual([true, true]));
