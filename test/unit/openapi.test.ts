@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { problemTypes, problemTypeUri, type ProblemKind } from '../../lambdas/shared/problem';
+import { REQUEST_SCHEMAS } from '../../bin/request-validators';
 import { routes } from '../../lib/routes';
 
 /** The published contract and the code cannot drift apart silently. */
@@ -70,4 +71,13 @@ it('marks the webhook, and only the webhook, as not Cognito-authorized', () => {
     const operation = spec.paths[route.resource][route.method.toLowerCase()];
     expect(operation.security === undefined).toBe(route.authorized);
   }
+});
+
+it("validates each route's body with the schema the spec names for it", () => {
+  for (const route of routes) {
+    const requestBody = spec.paths[route.resource][route.method.toLowerCase()].requestBody;
+    const named = requestBody?.content['application/json'].schema.$ref?.replace('#/components/schemas/', '');
+    expect({ route: route.resource, schema: named }).toEqual({ route: route.resource, schema: route.bodySchema });
+  }
+  expect([...REQUEST_SCHEMAS].sort()).toEqual(routes.flatMap((r) => (r.bodySchema ? [r.bodySchema] : [])).sort());
 });
