@@ -1,6 +1,5 @@
 import { getHttpOperationsFromSpec } from '@stoplight/prism-http';
 import { validateOutput } from '@stoplight/prism-http/dist/validator';
-import type { IHttpOperation, IMediaTypeContent } from '@stoplight/types';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
@@ -14,6 +13,9 @@ import { parse } from 'yaml';
  * A request to a path or method the API does not have is answered by API Gateway itself; the
  * spec describes that answer as `components.responses.RouteNotFound`, checked the same way.
  */
+type IHttpOperation = Awaited<ReturnType<typeof getHttpOperationsFromSpec>>[number];
+type IMediaTypeContent = NonNullable<IHttpOperation['responses'][number]['contents']>[number];
+
 const SPEC_PATH = path.join(__dirname, '..', '..', 'docs', 'openapi.yaml');
 const UNKNOWN_ROUTE = '/x-unknown-route';
 
