@@ -77,18 +77,31 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         CheckoutRequest: {
+            /** @description At most 100, Stripe's own limit for a Checkout Session in payment mode. */
             lineItems: {
                 /** @description A Stripe Price id; the amount comes from it. */
                 price: string;
                 quantity: number;
             }[];
-            /** Format: uri */
-            successUrl: string;
-            /** Format: uri */
-            cancelUrl: string;
-            /** Format: email */
-            customerEmail?: string;
+            successUrl: components["schemas"]["WebUrl"];
+            cancelUrl: components["schemas"]["WebUrl"];
+            customerEmail?: components["schemas"]["EmailAddress"];
         };
+        /**
+         * Format: uri
+         * @description An absolute http(s) URL: an ASCII host name whose last label starts with a letter, or an
+         *     IPv4 address; an optional port up to 65535; then path, query and fragment made only of
+         *     RFC 3986 characters and valid %-escapes. No spaces, no user info, no IPv6 literals, no
+         *     other schemes. `pattern` says what `format: uri` cannot.
+         * @example https://shop.example/ok
+         */
+        WebUrl: string;
+        /**
+         * Format: email
+         * @description An address in RFC 5321 dot-atom form (no quoted local parts, no leading, trailing or double dots), with a dotted ASCII domain.
+         * @example alice@shop.example
+         */
+        EmailAddress: string;
         Checkout: {
             orderId: string;
             /** @constant */
@@ -102,7 +115,11 @@ export interface components {
         };
         RefundRequest: {
             orderId: string;
-            /** @description Minor units (cents). Default: the whole refundable balance. Must be > 0. */
+            /**
+             * @description Minor units (cents); at most 99,999,999, Stripe's largest amount. Default: the whole
+             *     refundable balance. Zero or negative is not a schema error but a stored 422
+             *     `refund-amount-invalid`.
+             */
             amount?: number;
             /** @enum {string} */
             reason?: "duplicate" | "fraudulent" | "requested_by_customer";
@@ -125,7 +142,7 @@ export interface components {
             /** @enum {string} */
             status: "pending" | "paid" | "partially_refunded" | "refunded" | "expired" | "failed";
             currency: string;
-            /** @description Minor units */
+            /** @description Minor units, as Stripe priced it. */
             amountTotal: number;
             /** @description Minor units refunded or being refunded (failed refunds excluded). */
             amountRefunded: number;
@@ -149,44 +166,190 @@ export interface components {
             /** Format: date-time */
             updatedAt: string;
         };
-        /** @description RFC 9457 problem details. `status` is absent only on API Gateway's catch-all answers (`request-rejected`, `gateway-error`). */
+        /**
+         * @description Every problem type the API answers. Each response lists the ones it can carry.
+         * @enum {string}
+         */
+        ProblemType: "urn:payments:problem:validation" | "urn:payments:problem:malformed-json" | "urn:payments:problem:idempotency-key-missing" | "urn:payments:problem:idempotency-key-malformed" | "urn:payments:problem:unauthorized" | "urn:payments:problem:forbidden" | "urn:payments:problem:throttled" | "urn:payments:problem:request-rejected" | "urn:payments:problem:gateway-error" | "urn:payments:problem:not-found" | "urn:payments:problem:route-not-found" | "urn:payments:problem:idempotency-request-in-progress" | "urn:payments:problem:order-not-refundable" | "urn:payments:problem:payload-too-large" | "urn:payments:problem:unsupported-media-type" | "urn:payments:problem:idempotency-key-reused" | "urn:payments:problem:payment-request-rejected" | "urn:payments:problem:refund-amount-invalid" | "urn:payments:problem:refund-exceeds-balance" | "urn:payments:problem:invalid-webhook-signature" | "urn:payments:problem:internal-error" | "urn:payments:problem:payment-provider-unavailable" | "urn:payments:problem:storage-unavailable" | "urn:payments:problem:queue-unavailable";
+        /**
+         * @description RFC 9457 problem details. `status` is absent only on API Gateway's catch-all answers
+         *     (`request-rejected`, `gateway-error`). Extensions: `errors` with `validation`,
+         *     `refundable` with `refund-exceeds-balance`, `orderStatus` with `order-not-refundable`,
+         *     `stripeCode` with `payment-request-rejected`.
+         */
         Problem: {
-            /** @enum {string} */
-            type: "urn:payments:problem:validation" | "urn:payments:problem:malformed-json" | "urn:payments:problem:idempotency-key-missing" | "urn:payments:problem:idempotency-key-malformed" | "urn:payments:problem:unauthorized" | "urn:payments:problem:forbidden" | "urn:payments:problem:throttled" | "urn:payments:problem:request-rejected" | "urn:payments:problem:gateway-error" | "urn:payments:problem:not-found" | "urn:payments:problem:route-not-found" | "urn:payments:problem:method-not-allowed" | "urn:payments:problem:idempotency-request-in-progress" | "urn:payments:problem:order-not-refundable" | "urn:payments:problem:payload-too-large" | "urn:payments:problem:unsupported-media-type" | "urn:payments:problem:idempotency-key-reused" | "urn:payments:problem:payment-request-rejected" | "urn:payments:problem:refund-amount-invalid" | "urn:payments:problem:refund-exceeds-balance" | "urn:payments:problem:invalid-webhook-signature" | "urn:payments:problem:internal-error" | "urn:payments:problem:payment-provider-unavailable" | "urn:payments:problem:storage-unavailable" | "urn:payments:problem:queue-unavailable";
+            type: components["schemas"]["ProblemType"];
             title: string;
             status?: number;
             detail?: string;
-            /** @description With `validation`, every field that failed, as a JSON Pointer. */
+            /** @description Every field that failed, as a JSON Pointer (RFC 6901) into the request body. */
             errors?: {
                 pointer: string;
                 detail: string;
             }[];
-            /** @description With `refund-exceeds-balance`. */
+            /** @description What can still be refunded, in minor units. */
             refundable?: number;
-            /** @description With `order-not-refundable`. */
+            /** @description The status of the order, which does not allow a refund. */
             orderStatus?: string;
-            /** @description With `payment-request-rejected` */
+            /** @description Stripe's error code, when it gave one. */
             stripeCode?: string | null;
-        };
+        } & (unknown & unknown & unknown & unknown & unknown);
     };
     responses: {
-        /** @description A problem the client can fix; retrying unchanged will not help. */
-        Problem: {
+        /**
+         * @description `validation` (with `errors`, a JSON Pointer per failing field), `malformed-json`,
+         *     `idempotency-key-missing`, `idempotency-key-malformed`. Nothing is stored.
+         */
+        InvalidRequest: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @enum {unknown} */
+                    type?: "urn:payments:problem:validation" | "urn:payments:problem:malformed-json" | "urn:payments:problem:idempotency-key-missing" | "urn:payments:problem:idempotency-key-malformed";
+                };
             };
         };
-        /** @description Transient; retry with the same Idempotency-Key after Retry-After seconds. */
-        RetryableProblem: {
+        /** @description `unauthorized`: no valid Cognito token (from API Gateway), or one without a tenant or user (from the handler). */
+        Unauthorized: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @constant */
+                    type?: "urn:payments:problem:unauthorized";
+                };
+            };
+        };
+        /** @description `forbidden` (AWS WAF blocked the request, when WAF is enabled), or `request-rejected` (another refusal by API Gateway). */
+        Forbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @enum {unknown} */
+                    type?: "urn:payments:problem:forbidden" | "urn:payments:problem:request-rejected";
+                };
+            };
+        };
+        /** @description `idempotency-request-in-progress`: the first request with this key is still running; Stripe is not called again. */
+        RequestInProgress: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
             content: {
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @constant */
+                    type?: "urn:payments:problem:idempotency-request-in-progress";
+                };
+            };
+        };
+        /** @description `payload-too-large`: a JSON body over 64 KiB (the handler), or any request body over 10 MB (API Gateway, on every route). */
+        PayloadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @constant */
+                    type?: "urn:payments:problem:payload-too-large";
+                };
+            };
+        };
+        /** @description `unsupported-media-type`: a Content-Type other than JSON. */
+        UnsupportedMediaType: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @constant */
+                    type?: "urn:payments:problem:unsupported-media-type";
+                };
+            };
+        };
+        /** @description `throttled`: API Gateway's stage (or the webhook route's own) throttling. */
+        Throttled: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @constant */
+                    type?: "urn:payments:problem:throttled";
+                };
+            };
+        };
+        /** @description `internal-error` (a bug in the handler; the key is released), or `gateway-error` (API Gateway's own failure). Retry with the same key. */
+        InternalError: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @enum {unknown} */
+                    type?: "urn:payments:problem:internal-error" | "urn:payments:problem:gateway-error";
+                };
+            };
+        };
+        /** @description `gateway-error`: the function crashed or answered malformed (502), or did not answer in time (504). Retry with the same key. */
+        GatewayError: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @constant */
+                    type?: "urn:payments:problem:gateway-error";
+                };
+            };
+        };
+        /** @description `payment-provider-unavailable` (Stripe 429, 5xx or timeout) or `storage-unavailable` (DynamoDB). The key is released; retry with it. */
+        PaymentsUnavailable: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @enum {unknown} */
+                    type?: "urn:payments:problem:payment-provider-unavailable" | "urn:payments:problem:storage-unavailable";
+                };
+            };
+        };
+        /** @description `storage-unavailable`: DynamoDB could not be read. */
+        StorageUnavailable: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @constant */
+                    type?: "urn:payments:problem:storage-unavailable";
+                };
+            };
+        };
+        /**
+         * @description `route-not-found`: API Gateway's answer to a path or a method this API does not have. It
+         *     belongs to no operation, so it is described here (and tests check such answers against it).
+         */
+        RouteNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @constant */
+                    type?: "urn:payments:problem:route-not-found";
+                };
             };
         };
     };
@@ -196,10 +359,12 @@ export interface components {
     };
     requestBodies: never;
     headers: {
-        /** @description `true` when this is the stored result of an earlier request with the same key. */
+        /** @description `true` when this is the stored result of an earlier request with the same key; absent otherwise. */
         IdempotentReplayed: "true";
-        /** @description Seconds to wait before retrying with the same Idempotency-Key. */
+        /** @description Seconds to wait before retrying (with the same Idempotency-Key). Always sent with this status. */
         RetryAfter: number;
+        /** @description Seconds to wait before retrying with the same Idempotency-Key. Sent with `idempotency-request-in-progress` only. */
+        RetryAfterWhenInProgress: number;
     };
     pathItems: never;
 }
@@ -231,15 +396,33 @@ export interface operations {
                     "application/json": components["schemas"]["Checkout"];
                 };
             };
-            400: components["responses"]["Problem"];
-            401: components["responses"]["Problem"];
-            409: components["responses"]["RetryableProblem"];
-            413: components["responses"]["Problem"];
-            415: components["responses"]["Problem"];
-            422: components["responses"]["Problem"];
-            429: components["responses"]["RetryableProblem"];
-            500: components["responses"]["RetryableProblem"];
-            503: components["responses"]["RetryableProblem"];
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["RequestInProgress"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            /**
+             * @description `payment-request-rejected` (Stripe refused the request, e.g. an unknown or inactive
+             *     price; stored and replayed), or `idempotency-key-reused` (same key, different body).
+             */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "urn:payments:problem:payment-request-rejected" | "urn:payments:problem:idempotency-key-reused";
+                    };
+                };
+            };
+            429: components["responses"]["Throttled"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["GatewayError"];
+            503: components["responses"]["PaymentsUnavailable"];
+            504: components["responses"]["GatewayError"];
         };
     };
     getOrder: {
@@ -247,6 +430,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Any other value is answered with 404, like a missing order. */
                 orderId: string;
             };
             cookie?: never;
@@ -262,17 +446,26 @@ export interface operations {
                     "application/json": components["schemas"]["Order"];
                 };
             };
-            401: components["responses"]["Problem"];
-            /** @description No such order, or it belongs to another tenant (the answers are identical). */
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `not-found`: no such order, or it belongs to another tenant (the answers are identical). */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @constant */
+                        type?: "urn:payments:problem:not-found";
+                    };
                 };
             };
-            503: components["responses"]["RetryableProblem"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["Throttled"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["GatewayError"];
+            503: components["responses"]["StorageUnavailable"];
+            504: components["responses"]["GatewayError"];
         };
     };
     createRefund: {
@@ -301,29 +494,63 @@ export interface operations {
                     "application/json": components["schemas"]["Refund"];
                 };
             };
-            400: components["responses"]["Problem"];
-            401: components["responses"]["Problem"];
-            404: components["responses"]["Problem"];
-            /** @description `order-not-refundable` (stored), or `idempotency-request-in-progress` (with Retry-After). */
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `not-found`: no such order in the caller's tenant (stored and replayed). */
+            404: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @constant */
+                        type?: "urn:payments:problem:not-found";
+                    };
+                };
+            };
+            /**
+             * @description `order-not-refundable` (with `orderStatus`; stored and replayed), or
+             *     `idempotency-request-in-progress` (always with `Retry-After`).
+             */
             409: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfterWhenInProgress"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "urn:payments:problem:order-not-refundable" | "urn:payments:problem:idempotency-request-in-progress";
+                    };
                 };
             };
-            /** @description `refund-amount-invalid`, `refund-exceeds-balance` (with `refundable`), `payment-request-rejected`, `idempotency-key-reused`. */
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            /**
+             * @description `refund-amount-invalid` (zero or negative), `refund-exceeds-balance` (with `refundable`),
+             *     `payment-request-rejected` (Stripe refused; with `stripeCode`): stored and replayed.
+             *     `idempotency-key-reused`: same key, different body.
+             */
             422: {
                 headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "urn:payments:problem:refund-amount-invalid" | "urn:payments:problem:refund-exceeds-balance" | "urn:payments:problem:payment-request-rejected" | "urn:payments:problem:idempotency-key-reused";
+                    };
                 };
             };
-            500: components["responses"]["RetryableProblem"];
-            503: components["responses"]["RetryableProblem"];
+            429: components["responses"]["Throttled"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["GatewayError"];
+            503: components["responses"]["PaymentsUnavailable"];
+            504: components["responses"]["GatewayError"];
         };
     };
     receiveStripeWebhook: {
@@ -353,9 +580,37 @@ export interface operations {
                     };
                 };
             };
-            400: components["responses"]["Problem"];
-            500: components["responses"]["RetryableProblem"];
-            503: components["responses"]["RetryableProblem"];
+            /** @description `invalid-webhook-signature`: the Stripe-Signature header is missing, repeated, or does not match the body. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @constant */
+                        type?: "urn:payments:problem:invalid-webhook-signature";
+                    };
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["Throttled"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["GatewayError"];
+            /** @description `queue-unavailable` (SQS refused the event) or `storage-unavailable` (the signing secret could not be read). Stripe retries. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "urn:payments:problem:queue-unavailable" | "urn:payments:problem:storage-unavailable";
+                    };
+                };
+            };
+            504: components["responses"]["GatewayError"];
         };
     };
 }

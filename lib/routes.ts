@@ -12,7 +12,7 @@ export interface RouteDefinition {
   readonly handler: HandlerName;
   /** Cognito-authorized. The Stripe webhook is not: its signature is its authentication. */
   readonly authorized: boolean;
-  /** Schema in docs/openapi.yaml that API Gateway validates the JSON body against. */
+  /** Schema in docs/openapi.yaml the handler validates the JSON body against (bin/request-validators.ts). */
   readonly bodySchema?: 'CheckoutRequest' | 'RefundRequest';
 }
 

@@ -50,7 +50,7 @@ export class LocalApiGateway {
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         console.error('[api-gateway] handler crashed', error);
-        if (!res.headersSent) this.gatewayProblem(res, 'internalError', 502);
+        if (!res.headersSent) this.gatewayError(res);
       });
     });
   }
@@ -75,18 +75,26 @@ export class LocalApiGateway {
     });
   }
 
-  private gatewayProblem(res: ServerResponse, kind: ProblemKind, status?: number) {
+  private gatewayProblem(res: ServerResponse, kind: ProblemKind) {
     const body = problemBody(kind);
-    res.writeHead(status ?? body.status, { 'Content-Type': 'application/problem+json' });
-    res.end(JSON.stringify({ ...body, status: status ?? body.status }));
+    res.writeHead(body.status, { 'Content-Type': 'application/problem+json' });
+    res.end(JSON.stringify(body));
+  }
+
+  /** What the stack's DEFAULT_5XX gateway response answers when a function fails: no `status` member. */
+  private gatewayError(res: ServerResponse) {
+    const { status: _status, ...body } = problemBody('gatewayError');
+    res.writeHead(502, { 'Content-Type': 'application/problem+json', 'Retry-After': '1' });
+    res.end(JSON.stringify(body));
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const candidates = routeMatchers.filter((m) => m.pattern.test(url.pathname));
-    if (candidates.length === 0) return this.gatewayProblem(res, 'routeNotFound');
     const matched = candidates.find((m) => m.route.method === req.method);
-    if (!matched) return this.gatewayProblem(res, 'methodNotAllowed');
+    // API Gateway answers an unknown method on a known path like an unknown path ("Missing
+    // Authentication Token"), which the stack maps to route-not-found.
+    if (!matched) return this.gatewayProblem(res, 'routeNotFound');
 
     const chunks: Buffer[] = [];
     let size = 0;
@@ -101,7 +109,7 @@ export class LocalApiGateway {
     if (route.authorized && !claims) return this.gatewayProblem(res, 'unauthorized');
 
     const handler = this.handlers[route.handler];
-    if (!handler) return this.gatewayProblem(res, 'internalError', 502);
+    if (!handler) return this.gatewayError(res);
     const values = matched.pattern.exec(url.pathname)!.slice(1);
     const headers: Record<string, string[]> = {};
     for (let i = 0; i < req.rawHeaders.length; i += 2) (headers[req.rawHeaders[i]] ??= []).push(req.rawHeaders[i + 1]);

@@ -4,7 +4,7 @@ const MAX_KEYS_PER_CHECKOUT = 4;
 import { derivedId, stripeIdempotencyKey, type IdempotentRequest } from './idempotency-scope';
 import type { Order } from './order';
 import type { OrderStore, PaymentGateway } from './ports';
-import { Fields } from './validation';
+import { validateRequestBody } from './validation';
 
 export interface CheckoutRequest {
   lineItems: { price: string; quantity: number }[];
@@ -13,38 +13,9 @@ export interface CheckoutRequest {
   customerEmail?: string;
 }
 
-const MAX_LINE_ITEMS = 100; // Stripe's own limit for Checkout Sessions in payment mode.
-
-/** Schema check of POST /v1/checkouts. Amounts are not a field: they come from Stripe Prices. */
+/** Schema check of POST /v1/checkouts (docs/openapi.yaml). Amounts are not a field: they come from Stripe Prices. */
 export function parseCheckoutRequest(body: unknown): CheckoutRequest {
-  const fields = new Fields();
-  const root = fields.object(body, '', ['lineItems', 'successUrl', 'cancelUrl', 'customerEmail']);
-  if (!root) return fields.done(() => undefined as never);
-  const lineItems: CheckoutRequest['lineItems'] = [];
-  if (!Array.isArray(root.lineItems) || root.lineItems.length === 0 || root.lineItems.length > MAX_LINE_ITEMS) {
-    fields.fail('/lineItems', `must be an array of 1 to ${MAX_LINE_ITEMS} items`);
-  } else {
-    root.lineItems.forEach((item, index) => {
-      const pointer = `/lineItems/${index}`;
-      const entry = fields.object(item, pointer, ['price', 'quantity']);
-      if (!entry) return;
-      const price = fields.string(entry.price, `${pointer}/price`, { pattern: /^price_[A-Za-z0-9]+$/, maxLength: 255 });
-      const quantity = fields.integer(entry.quantity, `${pointer}/quantity`, { min: 1, max: 999 });
-      if (price !== undefined && quantity !== undefined) lineItems.push({ price, quantity });
-    });
-  }
-  const successUrl = fields.webUrl(root.successUrl, '/successUrl');
-  const cancelUrl = fields.webUrl(root.cancelUrl, '/cancelUrl');
-  const customerEmail =
-    root.customerEmail === undefined
-      ? undefined
-      : fields.string(root.customerEmail, '/customerEmail', { pattern: /^[^\s@]+@[^\s@]+\.[^\s@]+$/, maxLength: 254 });
-  return fields.done(() => ({
-    lineItems,
-    successUrl: successUrl!,
-    cancelUrl: cancelUrl!,
-    ...(customerEmail === undefined ? {} : { customerEmail }),
-  }));
+  return validateRequestBody<CheckoutRequest>('CheckoutRequest', body);
 }
 
 export type CheckoutOutcome =

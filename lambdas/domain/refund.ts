@@ -3,7 +3,7 @@ import { derivedId, stripeIdempotencyKey, type IdempotentRequest } from './idemp
 import { applied, applyRefundFact, isOutstanding, markRefundAttempt, releaseReservation, reserveRefund, type Change } from './ledger';
 import type { Order, RefundReason, RefundReservation } from './order';
 import type { OrderStore, PaymentGateway } from './ports';
-import { Fields } from './validation';
+import { validateRequestBody } from './validation';
 
 export interface RefundRequest {
   orderId: string;
@@ -12,25 +12,9 @@ export interface RefundRequest {
   reason?: RefundReason;
 }
 
-const REASONS: readonly RefundReason[] = ['duplicate', 'fraudulent', 'requested_by_customer'];
-
-/** Schema check of POST /v1/refunds. A non-positive amount is a business outcome, not a schema error. */
+/** Schema check of POST /v1/refunds (docs/openapi.yaml). A non-positive amount is a business outcome, not a schema error. */
 export function parseRefundRequest(body: unknown): RefundRequest {
-  const fields = new Fields();
-  const root = fields.object(body, '', ['orderId', 'amount', 'reason']);
-  if (!root) return fields.done(() => undefined as never);
-  const orderId = fields.string(root.orderId, '/orderId', { pattern: /^ord_[0-9a-f]{32}$/, maxLength: 36 });
-  const amount = root.amount === undefined ? undefined : fields.integer(root.amount, '/amount', { min: Number.MIN_SAFE_INTEGER, max: 99_999_999 });
-  let reason: RefundReason | undefined;
-  if (root.reason !== undefined) {
-    if (REASONS.includes(root.reason as RefundReason)) reason = root.reason as RefundReason;
-    else fields.fail('/reason', `must be one of ${REASONS.join(', ')}`);
-  }
-  return fields.done(() => ({
-    orderId: orderId!,
-    ...(amount === undefined ? {} : { amount }),
-    ...(reason === undefined ? {} : { reason }),
-  }));
+  return validateRequestBody<RefundRequest>('RefundRequest', body);
 }
 
 export type RefundOutcome =

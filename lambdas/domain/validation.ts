@@ -1,7 +1,11 @@
 /**
- * Minimal schema checking with JSON Pointers (RFC 6901) to the offending field, so a 400 says
- * exactly what to fix. Unknown fields are rejected: a client can never smuggle in an amount.
+ * Request bodies are checked against the schemas of docs/openapi.yaml, compiled at build time
+ * (`npm run request-validators`) into request-validators.generated.ts: the spec is the only
+ * definition of a valid body. A 400 lists each failing field as a JSON Pointer (RFC 6901), so
+ * it says exactly what to fix; unknown fields are refused, so a client can never send an amount.
  */
+import * as generated from './request-validators.generated';
+
 export interface FieldError {
   pointer: string;
   detail: string;
@@ -9,55 +13,65 @@ export interface FieldError {
 
 export class RequestValidationError extends Error {
   constructor(readonly errors: FieldError[]) {
-    super(errors.map((e) => `${e.pointer}: ${e.detail}`).join('; '));
+    super(errors.map((e) => `${e.pointer || '(body)'}: ${e.detail}`).join('; '));
     this.name = 'RequestValidationError';
   }
 }
 
-export class Fields {
-  readonly errors: FieldError[] = [];
+/** The subset of ajv's error object the generated code fills in. */
+interface SchemaError {
+  instancePath: string;
+  schemaPath: string;
+  keyword: string;
+  params: Record<string, unknown>;
+  message?: string;
+}
+type GeneratedValidator = ((data: unknown) => boolean) & { errors?: SchemaError[] | null };
 
-  fail(pointer: string, detail: string): undefined {
-    this.errors.push({ pointer, detail });
-    return undefined;
-  }
+export type RequestSchemaName = 'CheckoutRequest' | 'RefundRequest';
+const validators = generated as unknown as Record<RequestSchemaName, GeneratedValidator>;
 
-  object(value: unknown, pointer: string, allowed: readonly string[]): Record<string, unknown> | undefined {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) return this.fail(pointer, 'must be an object');
-    for (const key of Object.keys(value)) {
-      if (!allowed.includes(key)) this.fail(`${pointer}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, 'is not a known field');
+/** A body of 64 KiB can fail thousands of times; the first fields are enough to fix it. */
+const MAX_FIELD_ERRORS = 50;
+
+/** Patterns that stand for a rule are reported as the rule, not as a regular expression. */
+const PATTERN_RULES: Record<string, string> = {
+  WebUrl: 'must be an absolute http(s) URL made of RFC 3986 characters (no spaces, no user info)',
+  EmailAddress: 'must be an e-mail address such as alice@shop.example',
+};
+
+const escapePointerToken = (token: string) => token.replace(/~/g, '~0').replace(/\//g, '~1');
+
+function toFieldError(error: SchemaError): FieldError {
+  switch (error.keyword) {
+    case 'required':
+      return { pointer: `${error.instancePath}/${escapePointerToken(String(error.params.missingProperty))}`, detail: 'is required' };
+    case 'additionalProperties':
+      return { pointer: `${error.instancePath}/${escapePointerToken(String(error.params.additionalProperty))}`, detail: 'is not a known field' };
+    case 'pattern': {
+      const rule = /\/schemas\/(\w+)\/pattern$/.exec(error.schemaPath)?.[1];
+      if (rule && PATTERN_RULES[rule]) return { pointer: error.instancePath, detail: PATTERN_RULES[rule] };
+      return { pointer: error.instancePath, detail: error.message ?? 'is not valid' };
     }
-    return value as Record<string, unknown>;
+    default:
+      return { pointer: error.instancePath, detail: error.message ?? 'is not valid' };
   }
+}
 
-  string(value: unknown, pointer: string, { pattern, maxLength }: { pattern?: RegExp; maxLength: number }) {
-    if (typeof value !== 'string') return this.fail(pointer, 'must be a string');
-    if (value.length === 0 || value.length > maxLength) return this.fail(pointer, `must be 1 to ${maxLength} characters`);
-    if (pattern && !pattern.test(value)) return this.fail(pointer, `must match ${pattern.source}`);
-    return value;
+/** One entry per field (its failures joined), in the order the schema found them. */
+function fieldErrors(errors: readonly SchemaError[]): FieldError[] {
+  const byPointer = new Map<string, string[]>();
+  for (const error of errors) {
+    const { pointer, detail } = toFieldError(error);
+    const details = byPointer.get(pointer) ?? (byPointer.size < MAX_FIELD_ERRORS ? byPointer.set(pointer, []).get(pointer)! : undefined);
+    if (details && !details.includes(detail)) details.push(detail);
   }
+  return [...byPointer].map(([pointer, details]) => ({ pointer, detail: details.join('; ') }));
+}
 
-  integer(value: unknown, pointer: string, { min, max }: { min: number; max: number }) {
-    if (typeof value !== 'number' || !Number.isSafeInteger(value)) return this.fail(pointer, 'must be an integer');
-    if (value < min || value > max) return this.fail(pointer, `must be between ${min} and ${max}`);
-    return value;
-  }
-
-  webUrl(value: unknown, pointer: string) {
-    const text = this.string(value, pointer, { maxLength: 2048 });
-    if (text === undefined) return undefined;
-    try {
-      const url = new URL(text);
-      if (url.protocol === 'https:' || url.protocol === 'http:') return text;
-    } catch {
-      // fall through to the error below
-    }
-    return this.fail(pointer, 'must be an absolute http(s) URL');
-  }
-
-  /** Throws with every collected error, or returns the value built from the checked fields. */
-  done<T>(build: () => T): T {
-    if (this.errors.length > 0) throw new RequestValidationError(this.errors);
-    return build();
-  }
+/** Returns the body typed as `T` when it satisfies the named schema; throws every field error otherwise. */
+export function validateRequestBody<T>(schema: RequestSchemaName, body: unknown): T {
+  const validate = validators[schema];
+  if (validate(body)) return body as T;
+  throw new RequestValidationError(fieldErrors(validate.errors ?? []));
 }

@@ -11,7 +11,6 @@ export const problemTypes = {
   forbidden: { status: 403, title: 'The request was refused' },
   notFound: { status: 404, title: 'The resource does not exist' },
   routeNotFound: { status: 404, title: 'No such route' },
-  methodNotAllowed: { status: 405, title: 'Method not allowed on this route' },
   idempotencyRequestInProgress: {
     status: 409,
     title: 'A request with this Idempotency-Key is still being processed',

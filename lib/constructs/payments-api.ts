@@ -7,8 +7,6 @@ import {
   LambdaIntegration,
   LogGroupLogDestination,
   MethodLoggingLevel,
-  Model,
-  RequestValidator,
   ResponseType,
   RestApi,
   type IResource,
@@ -21,7 +19,6 @@ import { CfnWebACL, CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { problemBody, type ProblemKind } from '../../lambdas/shared/problem';
 import type { Throttle } from '../config';
-import { requestModelSchema } from '../request-models';
 import { routes, type HandlerName } from '../routes';
 
 export interface PaymentsApiProps {
@@ -42,8 +39,9 @@ const WAF_MAX_BODY_BYTES = 64 * 1024;
 
 /**
  * The REST API: the routes of lib/routes.ts behind a Cognito authorizer (the webhook behind its
- * signature), bodies validated against the OpenAPI schemas, problem+json for every answer API
- * Gateway gives itself, access logs, stage and per-route throttling, and optional WAF.
+ * signature), problem+json for every answer API Gateway gives itself, access logs, stage and
+ * per-route throttling, and optional WAF. Request bodies are validated by the handlers, with code
+ * generated from the OpenAPI schemas, so a 400 is the same deployed and locally.
  */
 export class PaymentsApi extends Construct {
   readonly restApi: RestApi;
@@ -84,18 +82,21 @@ export class PaymentsApi extends Construct {
     this.addGatewayResponses();
 
     const authorizer = new CognitoUserPoolsAuthorizer(this, 'Authorizer', { cognitoUserPools: [props.userPool] });
-    const bodyValidator = new RequestValidator(this, 'BodyValidator', { restApi: this.restApi, validateRequestBody: true, validateRequestParameters: true });
+    // No API Gateway body models: their 400 cannot name the failing fields (validationErrorString
+    // is not JSON-safe), they skip bodies sent with another Content-Type, and their draft-4/Java
+    // regex dialect is a third validator to keep in step. The handlers validate with the spec's
+    // schemas compiled by ajv (lambdas/domain/validation.ts) and answer one 400 everywhere.
+    Validations.of(this.restApi).acknowledge({
+      id: 'AwsSolutions-APIG2',
+      reason: 'Request bodies are validated in the handlers with code generated from the OpenAPI schemas, so every 400 lists a JSON Pointer per field, deployed and locally alike.',
+    });
     for (const route of routes) {
       const resource = route.resource
         .split('/')
         .filter(Boolean)
         .reduce<IResource>((parent, part) => parent.getResource(part) ?? parent.addResource(part), this.restApi.root);
-      const model = route.bodySchema
-        ? new Model(this, `${route.bodySchema}Model`, { restApi: this.restApi, contentType: 'application/json', modelName: route.bodySchema, schema: requestModelSchema(route.bodySchema) })
-        : undefined;
       const method: Method = resource.addMethod(route.method, new LambdaIntegration(props.handlers[route.handler]), {
         ...(route.authorized ? { authorizer, authorizationType: AuthorizationType.COGNITO } : { authorizationType: AuthorizationType.NONE }),
-        ...(model ? { requestValidator: bodyValidator, requestModels: { 'application/json': model } } : {}),
       });
       if (!route.authorized) {
         const reason = 'Stripe cannot present a Cognito token: the webhook authenticates each request by its Stripe-Signature HMAC, verified on the raw body before anything else.';
@@ -126,10 +127,6 @@ export class PaymentsApi extends Construct {
         templates: { 'application/json': template },
       });
     };
-    // $context.error.validationErrorString is not JSON-escaped (it contains quotes), so it cannot go
-    // into a JSON body; messageString is a quoted JSON string. Field-level pointers come from the
-    // handler's own validation, which runs for anything API Gateway lets through.
-    respond(ResponseType.BAD_REQUEST_BODY, 'validation', { status: '400', detail: '$context.error.messageString' });
     respond(ResponseType.UNAUTHORIZED, 'unauthorized', { status: '401' });
     respond(ResponseType.ACCESS_DENIED, 'forbidden', { status: '403' });
     respond(ResponseType.WAF_FILTERED, 'forbidden', { status: '403' });
@@ -139,6 +136,7 @@ export class PaymentsApi extends Construct {
     respond(ResponseType.UNSUPPORTED_MEDIA_TYPE, 'unsupportedMediaType', { status: '415' });
     respond(ResponseType.THROTTLED, 'throttled', { status: '429', headers: { 'Retry-After': "'1'" } });
     respond(ResponseType.QUOTA_EXCEEDED, 'throttled', { status: '429', headers: { 'Retry-After': "'60'" } });
+    // messageString is a quoted JSON string, so it can go into a JSON body as it is.
     respond(ResponseType.DEFAULT_4XX, 'requestRejected', { detail: '$context.error.messageString' });
     respond(ResponseType.DEFAULT_5XX, 'gatewayError', { headers: { 'Retry-After': "'1'" } });
   }

@@ -13,6 +13,7 @@ import {
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { signatureHeader } from '../../local/stripe-emulator/webhook-delivery';
 import { localToken } from '../../local/token';
+import { contractCheckedFetch } from '../support/http-client';
 
 /**
  * The typed client against the running local stack, told as the README's stories: double click,
@@ -38,7 +39,7 @@ let operations = 0;
 const newOperationId = (name: string) => `${name}-${++operations}`;
 
 /** Real fetch, counting the requests that left the client. */
-const countingFetch = (inner: Fetch = (url, init) => fetch(url, init)) => {
+const countingFetch = (inner: Fetch = (url, init) => contractCheckedFetch(url, init)) => {
   const posts: string[] = [];
   const fetcher: Fetch = (url, init) => {
     if (init.method === 'POST') posts.push(init.headers['Idempotency-Key']!.replace(/"/g, ''));
@@ -60,7 +61,7 @@ async function pay(payments: PaymentsClient, orderId: string, checkoutSessionId:
   await stripe.rawRequest('POST', `/v1/test_helpers/checkout/sessions/${checkoutSessionId}/complete`, {});
   const completed = stack.stripe!.state.events.find((e) => e.type === 'checkout.session.completed' && JSON.stringify(e).includes(orderId))!;
   const payload = JSON.stringify(completed);
-  await fetch(`${stack.apiUrl}/v1/webhooks/stripe`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Stripe-Signature': signatureHeader(payload, 'whsec_client') }, body: payload });
+  await contractCheckedFetch(`${stack.apiUrl}/v1/webhooks/stripe`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Stripe-Signature': signatureHeader(payload, 'whsec_client') }, body: payload });
   for (let i = 0; i < 100; i++) {
     const order = (await payments.getOrder(orderId)).data;
     if (order.status === 'paid') return order;
@@ -96,7 +97,7 @@ describe('lost answers', () => {
   it('a lost response is retried with the same key and answered by the replay', async () => {
     let dropped = 0;
     const lossy: Fetch = async (url, init) => {
-      const response = await fetch(url, init); // the API did the work...
+      const response = await contractCheckedFetch(url, init); // the API did the work...
       if (dropped < 2) {
         dropped++;
         await response.arrayBuffer();
@@ -112,7 +113,7 @@ describe('lost answers', () => {
   it('a 2xx cut short is a lost response, not a success', async () => {
     let cut = false;
     const truncating: Fetch = async (url, init) => {
-      const response = await fetch(url, init);
+      const response = await contractCheckedFetch(url, init);
       if (cut || response.status !== 201) return response;
       cut = true;
       const text = await response.text();
@@ -133,7 +134,7 @@ describe('reload', () => {
     let reachedApi!: () => void;
     const arrived = new Promise<void>((resolve) => (reachedApi = resolve));
     const dyingPage: Fetch = async (url, init) => {
-      await (await fetch(url, init)).text(); // the API created the order...
+      await (await contractCheckedFetch(url, init)).text(); // the API created the order...
       reachedApi();
       return new Promise(() => undefined); // ...and the page was gone before it could read the answer
     };
@@ -156,7 +157,7 @@ describe('two tabs', () => {
     const operationId = newOperationId('cart');
     let releaseA!: () => void;
     const held = new Promise<void>((resolve) => (releaseA = resolve));
-    const tabA = client({ keyStore: new StorageKeyStore(storage), fetch: async (url, init) => (await held, fetch(url, init)) });
+    const tabA = client({ keyStore: new StorageKeyStore(storage), fetch: async (url, init) => (await held, contractCheckedFetch(url, init)) });
     const { posts, fetcher } = countingFetch();
     const tabB = client({ keyStore: new StorageKeyStore(storage), fetch: fetcher });
 
@@ -214,7 +215,7 @@ describe('fix and try again', () => {
     const order = await pay(payments, checkout.orderId, checkout.checkoutSessionId);
     const operationId = newOperationId('refund');
     const lostAnswer: Fetch = async (url, init) => {
-      await (await fetch(url, init)).text();
+      await (await contractCheckedFetch(url, init)).text();
       throw new TypeError('fetch failed');
     };
     const gaveUp = await rejection(client({ keyStore, fetch: lostAnswer, maxElapsedMs: 100, baseDelayMs: 400, random: () => 1 }).createRefund({ orderId: order.orderId, amount: 100 }, { operationId }));
@@ -239,7 +240,7 @@ describe('what is never retried, and what waits', () => {
     ['404 for an unknown order', (c: PaymentsClient) => c.getOrder('ord_00000000000000000000000000000000'), 404],
   ])('never retries a client mistake: %s', async (_, act, status) => {
     let requests = 0;
-    const error = await rejection(act(client({ fetch: (url, init) => (requests++, fetch(url, init)) })));
+    const error = await rejection(act(client({ fetch: (url, init) => (requests++, contractCheckedFetch(url, init)) })));
     expect(error).toBeInstanceOf(PaymentsApiError);
     expect(error).toMatchObject({ status, definitive: true, problem: { type: expect.stringMatching(/^urn:payments:problem:/) } });
     expect(requests).toBe(1);

@@ -4,11 +4,13 @@ import { LOCAL_TABLE_NAMES } from '../../local/dynamodb';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { countItems } from '../support/harness';
 import { localToken } from '../../local/token';
+import { contractViolations } from '../support/contract';
 
 /**
  * Throws malformed JSON, wrong types, huge bodies, odd unicode and odd headers at every route of
  * the running stack (the local API Gateway in front of the real handlers). Every answer must be
- * a 4xx with a problem+json body: a client mistake is never a 5xx.
+ * a 4xx with a problem+json body that docs/openapi.yaml lists for that route and status: a client
+ * mistake is never a 5xx.
  */
 let stack: LocalStack;
 beforeAll(async () => {
@@ -64,13 +66,14 @@ function fuzzCase(next: () => number, route: { method: string; path: () => strin
   return { method: route.method, path: route.path(), headers, body };
 }
 
-function send(c: Case): Promise<{ status: number; contentType: string | undefined; body: string }> {
+function send(c: Case): Promise<{ status: number; contentType: string | undefined; headers: Record<string, string>; body: string }> {
   const url = new URL(stack.apiUrl);
   return new Promise((resolve, reject) => {
     const req = request({ host: url.hostname, port: url.port, method: c.method, path: c.path, headers: { ...c.headers, ...(c.body ? { 'Content-Length': String(c.body.length) } : {}) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, contentType: res.headers['content-type'], body: Buffer.concat(chunks).toString('utf8') }));
+      const headers = Object.fromEntries(Object.entries(res.headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(', ') : String(value)]));
+      res.on('end', () => resolve({ status: res.statusCode!, contentType: res.headers['content-type'], headers, body: Buffer.concat(chunks).toString('utf8') }));
     });
     req.on('error', reject);
     req.end(c.body);
@@ -102,7 +105,8 @@ describe.each(ROUTES)('$name', (route) => {
       }
       const ok = response.status >= 400 && response.status < 500 && response.contentType === 'application/problem+json' && typeof type === 'string' && type.startsWith('urn:payments:problem:');
       answered.add(`${response.status} ${String(type)}`);
-      if (!ok) failures.push(`${response.status} ${response.contentType} ${response.body.slice(0, 200)} ← ${c.method} ${c.path.slice(0, 80)} ${JSON.stringify(c.headers).slice(0, 200)} ${c.body?.subarray(0, 120).toString()}`);
+      const violations = await contractViolations(c.method, c.path, { status: response.status, headers: response.headers, bodyText: response.body || undefined });
+      if (!ok || violations.length > 0) failures.push(`${[...violations, `${response.status} ${response.contentType} ${response.body.slice(0, 200)}`].join("; ")} ← ${c.method} ${c.path.slice(0, 80)} ${JSON.stringify(c.headers).slice(0, 200)} ${c.body?.subarray(0, 120).toString()}`);
     }
     expect(failures).toEqual([]);
     // Not vacuous: the cases reach different checks (auth, key, media type, size, schema, business).

@@ -7,7 +7,7 @@ import { derivedId } from '../../lambdas/domain/idempotency-scope';
 import { problemTypeUri } from '../../lambdas/shared/problem';
 import { sqsClientFor } from '../../bin/dlq';
 import { startLocalStack, type LocalStack } from '../../local/stack';
-import { apiClient, eventually } from '../support/http-client';
+import { apiClient, contractCheckedFetch, eventually } from '../support/http-client';
 
 /** End to end over HTTP only: the API, the Stripe emulator's API, and SQS's API for the DLQ. */
 const WEBHOOK_SECRET = 'whsec_e2e';
@@ -38,7 +38,7 @@ async function deliverAsStripe(event: object) {
   const payload = JSON.stringify(event);
   const timestamp = Math.floor(Date.now() / 1000);
   const signature = createHmac('sha256', WEBHOOK_SECRET).update(`${timestamp}.${payload}`).digest('hex');
-  const response = await fetch(`${stack.apiUrl}/v1/webhooks/stripe`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Stripe-Signature': `t=${timestamp},v1=${signature}` }, body: payload });
+  const response = await contractCheckedFetch(`${stack.apiUrl}/v1/webhooks/stripe`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Stripe-Signature': `t=${timestamp},v1=${signature}` }, body: payload });
   return response.status;
 }
 const queueDepth = async (queueUrl: string) => {
@@ -59,7 +59,7 @@ it('answers the checkout contract over HTTP: 201, replay, 422, 400, 401', async 
   expect(replayed.body).toEqual(created.body);
   expect((await api.post('/v1/checkouts', { ...checkoutBody(price), successUrl: 'https://shop.example/x' }, key)).status).toBe(422);
   expect((await api.post('/v1/checkouts', checkoutBody(price), null)).body.type).toBe(problemTypeUri('idempotencyKeyMissing'));
-  const anonymous = await fetch(`${stack.apiUrl}/v1/checkouts`, { method: 'POST', body: '{}' });
+  const anonymous = await contractCheckedFetch(`${stack.apiUrl}/v1/checkouts`, { method: 'POST', body: '{}' });
   expect(anonymous.status).toBe(401);
   expect(anonymous.headers.get('content-type')).toBe('application/problem+json');
   expect((await stripe.checkout.sessions.list({ limit: 100 })).data.filter((s) => s.id === created.body.checkoutSessionId)).toHaveLength(1);
@@ -124,8 +124,8 @@ it('acknowledges a session naming an order we never wrote (foreign), and dead-le
 }, 90_000);
 
 it('routes unknown paths and methods to problem+json, never a handler', async () => {
-  const unknown = await fetch(`${stack.apiUrl}/v1/nope`);
+  const unknown = await contractCheckedFetch(`${stack.apiUrl}/v1/nope`);
   expect(unknown.status).toBe(404);
   expect((await unknown.json()).type).toBe(problemTypeUri('routeNotFound'));
-  expect((await fetch(`${stack.apiUrl}/v1/checkouts`, { method: 'GET' })).status).toBe(405);
+  expect((await contractCheckedFetch(`${stack.apiUrl}/v1/checkouts`, { method: 'GET' })).status).toBe(404);
 });

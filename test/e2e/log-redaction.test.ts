@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { LOCAL_EMULATOR_SECRET_KEY, startLocalStack, type LocalStack } from '../../local/stack';
 import { localToken } from '../../local/token';
-import { apiClient, eventually } from '../support/http-client';
+import { apiClient, contractCheckedFetch, eventually } from '../support/http-client';
 
 /**
  * Captures every line the handlers write during a full flow (checkout, replay, key reuse,
@@ -47,7 +47,7 @@ it('never logs secrets, tokens, card data, emails or webhook payloads', async ()
   await eventually(async () => (await api.get(`/v1/orders/${created.body.orderId}`)).body.status === 'paid');
   await api.post('/v1/refunds', { orderId: created.body.orderId, amount: 200 });
   const forgedPayload = JSON.stringify({ id: 'evt_forged', type: 'charge.refunded', data: { object: { payment_method_details: { card: { last4: '4242' } } } } });
-  await fetch(`${stack.apiUrl}/v1/webhooks/stripe`, { method: 'POST', headers: { 'Stripe-Signature': 't=1,v1=deadbeef' }, body: forgedPayload });
+  await contractCheckedFetch(`${stack.apiUrl}/v1/webhooks/stripe`, { method: 'POST', headers: { 'Stripe-Signature': 't=1,v1=deadbeef' }, body: forgedPayload });
   await stripe.rawRequest('POST', '/v1/test_helpers/faults', { path: '/v1/checkout/sessions', kind: 'error_500', count: 3 });
   await api.post('/v1/checkouts', body); // 503, logged as a warning with the Stripe error
   await eventually(async () => (await api.get(`/v1/orders/${created.body.orderId}`)).body.refunds[0]?.status === 'succeeded');

@@ -13,6 +13,7 @@ import { localToken } from '../../local/token';
 import { die, faultyDynamoDb, type DynamoDbFault } from '../support/faults';
 import { call, countItems, createPrice, newKey, startHarness, TABLES, type Harness, overriding } from '../support/harness';
 import { paidOrder } from '../support/paid-order';
+import { contractCheckedFetch } from '../support/http-client';
 
 /**
  * Each crash point in turn, for checkout and for refunds, then a client that retries the way a
@@ -71,7 +72,7 @@ async function clientFor(route: 'checkout' | 'refunds', handler: ProxyHandler) {
   const baseUrl = await gateway.listen(0);
   gateway.use({ [route]: handler });
   gateways.push(gateway);
-  return new PaymentsClient({ baseUrl, token: () => localToken('acme', 'alice'), attemptTimeoutMs: 600, baseDelayMs: 100, maxDelayMs: 400, maxElapsedMs: 20_000 });
+  return new PaymentsClient({ baseUrl, fetch: contractCheckedFetch, token: () => localToken('acme', 'alice'), attemptTimeoutMs: 600, baseDelayMs: 100, maxDelayMs: 400, maxElapsedMs: 20_000 });
 }
 const gateways: LocalApiGateway[] = [];
 afterAll(() => Promise.all(gateways.map((g) => g.close())));

@@ -7,6 +7,7 @@ import { createTables, LOCAL_TABLE_NAMES, startDynalite, type LocalDynamoDb } fr
 import { lambdaContext } from '../../local/lambda-context';
 import { startStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from '../../local/stripe-emulator/server';
 import { StripePaymentGateway } from '../../lambdas/shared/stripe-gateway';
+import { expectResponseInSpec } from './contract';
 
 export const TABLES = LOCAL_TABLE_NAMES;
 
@@ -80,7 +81,7 @@ export const ALICE = claimsOf('acme', 'alice');
 
 type Handler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 
-/** Calls a handler with the proxy event API Gateway would build, and parses the answer. */
+/** Calls a handler with the proxy event API Gateway would build, checks the answer against docs/openapi.yaml, and parses it. */
 export async function call(handler: Handler, options: CallOptions): Promise<CallResult> {
   const headers: Record<string, string[]> = {};
   for (const [name, value] of Object.entries(options.headers ?? {})) headers[name] = Array.isArray(value) ? value : [value];
@@ -97,9 +98,11 @@ export async function call(handler: Handler, options: CallOptions): Promise<Call
     claims: options.claims === null ? undefined : (options.claims ?? ALICE),
   });
   const response = await handler(event, options.context ?? lambdaContext('test'));
+  const responseHeaders = Object.fromEntries(Object.entries(response.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
+  await expectResponseInSpec(options.method ?? 'POST', options.resource ?? options.path, { status: response.statusCode, headers: responseHeaders, bodyText: response.body || undefined });
   return {
     status: response.statusCode,
-    headers: Object.fromEntries(Object.entries(response.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)])),
+    headers: responseHeaders,
     body: response.body ? JSON.parse(response.body) : undefined,
   };
 }

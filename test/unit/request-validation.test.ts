@@ -54,3 +54,31 @@ describe('parseRefundRequest', () => {
     [{ orderId, currency: 'eur' }, ['/currency']],
   ])('rejects %j', (body, expected) => expect(pointers(() => parseRefundRequest(body))).toEqual(expected));
 });
+
+describe('the 400 names each field once, in words', () => {
+  const errorsOf = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (error) {
+      return (error as RequestValidationError).errors;
+    }
+    throw new Error('expected a validation error');
+  };
+
+  it('says what is wrong with each field', () => {
+    expect(errorsOf(() => parseCheckoutRequest({ lineItems: [{ price: 'price_1', quantity: 0 }], successUrl: 'ftp://a.example/', amount: 5 }))).toEqual([
+      { pointer: '/cancelUrl', detail: 'is required' },
+      { pointer: '/amount', detail: 'is not a known field' },
+      { pointer: '/lineItems/0/quantity', detail: 'must be >= 1' },
+      { pointer: '/successUrl', detail: expect.stringMatching(/^must be an absolute http\(s\) URL/) },
+    ]);
+  });
+
+  it('joins the failures of one field and stops at 50 fields', () => {
+    const [price] = errorsOf(() => parseCheckoutRequest({ ...valid, lineItems: [{ price: `x${'a'.repeat(300)}`, quantity: 1 }] }));
+    expect(price).toEqual({ pointer: '/lineItems/0/price', detail: expect.stringMatching(/must NOT have more than 255 characters; must match pattern/) });
+    const many = errorsOf(() => parseCheckoutRequest({ ...valid, lineItems: Array.from({ length: 300 }, () => ({ price: 'bad', quantity: 1 })) }));
+    expect(many).toHaveLength(50);
+    expect(many[0]).toEqual({ pointer: '/lineItems', detail: 'must NOT have more than 100 items' });
+  });
+});
