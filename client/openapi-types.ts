@@ -131,6 +131,8 @@ export interface components {
             /** @example eur */
             currency: string;
             status: components["schemas"]["RefundStatus"];
+            /** @description The Stripe refund this request made. */
+            stripeRefundId: string | null;
         };
         /**
          * @description `reserved` means the balance is held while Stripe's answer is unknown; the rest are Stripe's refund statuses.
@@ -144,22 +146,35 @@ export interface components {
             currency: string;
             /** @description Minor units, as Stripe priced it. */
             amountTotal: number;
-            /** @description Minor units refunded or being refunded (failed refunds excluded). */
+            /** @description Minor units of Stripe refunds that are pending, requires_action or succeeded, whoever made them. */
             amountRefunded: number;
+            /** @description Minor units held for our refund requests whose Stripe outcome is not known yet; never counted as refunded. */
+            amountRefundPending: number;
+            /** @description amountTotal − refunded − pending − lost in disputes (0 unless paid). */
+            amountRefundable: number;
             checkoutSessionId: string;
             paymentIntentId: string | null;
             disputed: boolean;
+            disputes: {
+                disputeId: string;
+                amount: number;
+                /** @enum {string} */
+                status: "warning_needs_response" | "warning_under_review" | "warning_closed" | "needs_response" | "under_review" | "won" | "lost";
+                /** @enum {string} */
+                outcome: "open" | "won" | "lost";
+            }[];
+            /** @description The refund ledger: one entry per Stripe refund of this payment (`source: outside` for refunds made elsewhere, e.g. the Dashboard), and our requests still waiting for Stripe's outcome (`status: reserved`). */
             refunds: {
-                refundId: string;
+                /** @description Our refund id; null for refunds made outside this API. */
+                refundId: string | null;
+                stripeRefundId: string | null;
                 amount: number;
                 currency: string;
                 status: components["schemas"]["RefundStatus"];
-                reason: string | null;
-                stripeRefundId: string | null;
+                /** @enum {string} */
+                source: "api" | "outside";
                 /** Format: date-time */
-                createdAt: string;
-                /** Format: date-time */
-                updatedAt: string;
+                created: string;
             }[];
             /** Format: date-time */
             createdAt: string;
@@ -170,7 +185,7 @@ export interface components {
          * @description Every problem type the API answers. Each response lists the ones it can carry.
          * @enum {string}
          */
-        ProblemType: "urn:payments:problem:validation" | "urn:payments:problem:malformed-json" | "urn:payments:problem:idempotency-key-missing" | "urn:payments:problem:idempotency-key-malformed" | "urn:payments:problem:unauthorized" | "urn:payments:problem:forbidden" | "urn:payments:problem:throttled" | "urn:payments:problem:request-rejected" | "urn:payments:problem:gateway-error" | "urn:payments:problem:not-found" | "urn:payments:problem:route-not-found" | "urn:payments:problem:idempotency-request-in-progress" | "urn:payments:problem:order-not-refundable" | "urn:payments:problem:payload-too-large" | "urn:payments:problem:unsupported-media-type" | "urn:payments:problem:idempotency-key-reused" | "urn:payments:problem:payment-request-rejected" | "urn:payments:problem:refund-amount-invalid" | "urn:payments:problem:refund-exceeds-balance" | "urn:payments:problem:invalid-webhook-signature" | "urn:payments:problem:internal-error" | "urn:payments:problem:payment-provider-unavailable" | "urn:payments:problem:storage-unavailable" | "urn:payments:problem:queue-unavailable";
+        ProblemType: "urn:payments:problem:validation" | "urn:payments:problem:malformed-json" | "urn:payments:problem:idempotency-key-missing" | "urn:payments:problem:idempotency-key-malformed" | "urn:payments:problem:unauthorized" | "urn:payments:problem:forbidden" | "urn:payments:problem:throttled" | "urn:payments:problem:request-rejected" | "urn:payments:problem:gateway-error" | "urn:payments:problem:not-found" | "urn:payments:problem:route-not-found" | "urn:payments:problem:idempotency-request-in-progress" | "urn:payments:problem:order-not-refundable" | "urn:payments:problem:order-disputed" | "urn:payments:problem:payload-too-large" | "urn:payments:problem:unsupported-media-type" | "urn:payments:problem:idempotency-key-reused" | "urn:payments:problem:payment-request-rejected" | "urn:payments:problem:refund-amount-invalid" | "urn:payments:problem:refund-exceeds-balance" | "urn:payments:problem:invalid-webhook-signature" | "urn:payments:problem:internal-error" | "urn:payments:problem:payment-provider-unavailable" | "urn:payments:problem:storage-unavailable" | "urn:payments:problem:queue-unavailable";
         /**
          * @description RFC 9457 problem details. `status` is absent only on API Gateway's catch-all answers
          *     (`request-rejected`, `gateway-error`). Extensions: `errors` with `validation`,
@@ -511,8 +526,10 @@ export interface operations {
                 };
             };
             /**
-             * @description `order-not-refundable` (with `orderStatus`; stored and replayed), or
-             *     `idempotency-request-in-progress` (always with `Retry-After`).
+             * @description `order-not-refundable` (with `orderStatus`; stored and replayed), `order-disputed`
+             *     (a chargeback is open; Stripe refuses refunds until it closes; stored and replayed), or
+             *     `idempotency-request-in-progress` (always with `Retry-After`: the in-progress lock's
+             *     remaining life, 1–10 s).
              */
             409: {
                 headers: {
@@ -523,7 +540,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        type?: "urn:payments:problem:order-not-refundable" | "urn:payments:problem:idempotency-request-in-progress";
+                        type?: "urn:payments:problem:order-not-refundable" | "urn:payments:problem:order-disputed" | "urn:payments:problem:idempotency-request-in-progress";
                     };
                 };
             };
