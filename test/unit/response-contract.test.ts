@@ -5,7 +5,7 @@ const json = { 'Content-Type': 'application/json' };
 const problemJson = { 'Content-Type': 'application/problem+json' };
 const problem = (type: string, status?: number, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ type: `urn:payments:problem:${type}`, title: 'A title', ...(status ? { status } : {}), ...extra });
-const refund = { refundId: 'rfd_0123456789abcdef0123456789abcdef', orderId: 'ord_0123456789abcdef0123456789abcdef', amount: 100, currency: 'eur', status: 'pending' , stripeRefundId: 're_1' };
+const refund = { refundId: 'rfd_0123456789abcdef0123456789abcdef', orderId: 'ord_0123456789abcdef0123456789abcdef', amount: 100, currency: 'eur', status: 'pending', stripeRefundId: 're_1' };
 
 it.each([
   ['a created refund', 'POST', '/v1/refunds', 201, json, JSON.stringify(refund)],
