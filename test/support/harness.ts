@@ -5,6 +5,7 @@ import Stripe from 'stripe';
 import { apiGatewayProxyEvent } from '../../local/api-gateway-event';
 import { createTables, LOCAL_TABLE_NAMES, startDynalite, type LocalDynamoDb } from '../../local/dynamodb';
 import { lambdaContext } from '../../local/lambda-context';
+import { LOCAL_APP_CLIENT_ID } from '../../local/token';
 import { startStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from '../../local/stripe-emulator/server';
 import { StripePaymentGateway } from '../../lambdas/shared/stripe-gateway';
 
@@ -75,7 +76,7 @@ export interface CallResult {
   body: any;
 }
 
-export const claimsOf = (tenantId: string, userId: string) => ({ 'custom:tenant_id': tenantId, sub: userId });
+export const claimsOf = (tenantId: string, userId: string) => ({ 'custom:tenant_id': tenantId, sub: userId, token_use: 'id', aud: LOCAL_APP_CLIENT_ID });
 export const ALICE = claimsOf('acme', 'alice');
 
 type Handler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
