@@ -6,7 +6,7 @@
  * (a 502 from API Gateway with the idempotency record left in progress).
  * Plain module: the CDK app imports it without the SDK.
  */
-export const STRIPE_CLIENT_DEFAULTS = { timeoutMs: 6000, maxNetworkRetries: 2 } as const;
+export const STRIPE_CLIENT_DEFAULTS: { readonly timeoutMs: number; readonly maxNetworkRetries: number } = { timeoutMs: 6000, maxNetworkRetries: 2 };
 
 const INITIAL_RETRY_DELAY_MS = 500;
 const MAX_RETRY_DELAY_MS = 5000;

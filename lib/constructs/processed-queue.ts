@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
@@ -15,6 +15,8 @@ export interface ProcessedQueueProps {
   readonly deadLetterRetention?: Duration;
   /** Alarm when the oldest message is older than this. @default Duration.minutes(5) */
   readonly maxMessageAge?: Duration;
+  /** What a stack delete does to both queues. @default RemovalPolicy.RETAIN: they may hold unprocessed payment events */
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 /**
@@ -37,6 +39,7 @@ export class ProcessedQueue extends Construct {
       ...encryption,
       enforceSSL: true,
       retentionPeriod: props.deadLetterRetention ?? Duration.days(14),
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
     this.queue = new Queue(this, 'Queue', {
       ...encryption,
@@ -44,6 +47,7 @@ export class ProcessedQueue extends Construct {
       visibilityTimeout: Duration.seconds(props.consumerTimeout.toSeconds() * 6),
       retentionPeriod: Duration.days(14),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
 
     this.deadLetterDepthAlarm = new Alarm(this, 'DeadLetterDepthAlarm', {
