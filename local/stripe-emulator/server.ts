@@ -4,6 +4,7 @@ import { decodeStripeForm, type FormValue } from './form-encoding';
 import * as build from './stripe-objects';
 import { stripeId, type Metadata, type StripeObject } from './stripe-objects';
 import { WebhookDelivery, type WebhookEndpoint } from './webhook-delivery';
+import { WebhookEndpointRegistry } from './webhook-endpoints';
 
 /**
  * A stateful stand-in for the Stripe API, for the real `stripe` SDK pointed at it
@@ -59,6 +60,7 @@ export class EmulatorState {
   readonly requests: { method: string; path: string; idempotencyKey: string | null }[] = [];
   /** How many create requests actually executed, per path: what a duplicate must not raise. */
   readonly executedCreates = new Map<string, number>();
+  readonly webhookEndpoints = new WebhookEndpointRegistry();
 }
 
 class StripeApiError extends Error {
@@ -115,7 +117,7 @@ type Route = { method: string; pattern: RegExp; handle: (request: ApiRequest, ma
 
 export async function startStripeEmulator(options: StripeEmulatorOptions = {}): Promise<StripeEmulator> {
   const state = new EmulatorState();
-  const webhooks = new WebhookDelivery(options.webhook, options.webhookRetryScheduleMs ?? [200, 500, 1000, 2000, 5000]);
+  const webhooks = new WebhookDelivery(options.webhook, options.webhookRetryScheduleMs ?? [200, 500, 1000, 2000, 5000], state.webhookEndpoints);
   let baseUrl = '';
 
   const emit = (type: string, object: StripeObject, request: ApiRequest) => {
@@ -374,6 +376,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     { method: 'POST', pattern: /^\/v1\/test_helpers\/payment_intents\/([^/]+)\/dispute$/, handle: (r, m) => disputeCreate(r, m[1]) },
     { method: 'POST', pattern: /^\/v1\/test_helpers\/events\/([^/]+)\/resend$/, handle: (_, m) => resend(m[1]) },
     { method: 'POST', pattern: /^\/v1\/test_helpers\/faults$/, handle: faultsSet },
+    ...state.webhookEndpoints.routes((e) => new StripeApiError(e.status, e.error), list),
     { method: 'DELETE', pattern: /^\/v1\/test_helpers\/faults$/, handle: () => { state.faults.splice(0); return { object: 'list', data: [] }; } },
   ];
 
