@@ -20,9 +20,9 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export function stripeClientFor(url: string, maxNetworkRetries = 0): Stripe {
+export function stripeClientFor(url: string, maxNetworkRetries = 0, apiKey = 'sk_test_harness'): Stripe {
   const { hostname, port } = new URL(url);
-  return new Stripe('sk_test_harness', { host: hostname, port, protocol: 'http', maxNetworkRetries, timeout: 5000 });
+  return new Stripe(apiKey, { host: hostname, port, protocol: 'http', maxNetworkRetries, timeout: 5000 });
 }
 
 /** dynalite with the real tables + the Stripe emulator, one pair per test file. */
