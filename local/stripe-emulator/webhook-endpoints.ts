@@ -81,8 +81,8 @@ export class WebhookEndpointRegistry {
       return value;
     };
     const events = (value: FormValue | undefined): string[] => {
-      // stripe-node sends enabled_events[0]=…; curl users often send enabled_events[]=…
-      const items = Array.isArray(value) ? value : typeof value === 'object' && value !== null ? Object.values(value) : typeof value === 'string' ? [value] : [];
+      if (typeof value === 'object' && value !== null && !Array.isArray(value)) throw invalid('Invalid array', 'enabled_events');
+      const items = Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
       if (items.length === 0) throw fail({ status: 400, error: { type: 'invalid_request_error', code: 'parameter_missing', message: 'Missing required param: enabled_events.', param: 'enabled_events' } });
       for (const item of items) {
         if (typeof item !== 'string' || !(item === '*' || /^[a-z_]+(\.[a-z_]+)+$/.test(item))) throw invalid(`Invalid enabled_events: ${JSON.stringify(item)} is not an event type`, 'enabled_events');
