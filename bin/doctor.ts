@@ -45,7 +45,8 @@ const ok = (name: string, detail: string): Check => ({ name, status: 'ok', detai
 const fail = (name: string, detail: string, fix: string): Check => ({ name, status: 'fail', detail, fix });
 const warn = (name: string, detail: string, fix: string): Check => ({ name, status: 'warn', detail, fix });
 const skipped = (name: string, detail: string): Check => ({ name, status: 'skipped', detail });
-const errorName = (error: unknown) => (error as { name?: string }).name ?? 'Error';
+/** An AWS error's name and message (never a secret value: the SDK does not echo them). */
+const errorName = (error: unknown) => `${(error as Error).name ?? 'Error'}: ${String((error as Error).message ?? '').slice(0, 200)}`;
 
 export async function runDoctor(deps: DoctorDeps): Promise<Check[]> {
   const checks: Check[] = [];

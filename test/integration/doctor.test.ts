@@ -104,7 +104,7 @@ it('stops at the stack when it is missing, and names the missing outputs', async
 });
 
 it.each([
-  ['missing', undefined, 'cannot be read (ResourceNotFoundException)'],
+  ['missing', undefined, 'cannot be read (ResourceNotFoundException: not found)'],
   ['in the old single-secret shape', { apiKey: API_KEY, webhookSigningSecret: SIGNING }, 'is not shaped'],
   ['not JSON', SIGNING, 'is not JSON'],
 ])('fails a webhook secret that is %s, with a fix that reads the value from a file', async (_, value, detail) => {
