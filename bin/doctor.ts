@@ -66,7 +66,7 @@ async function stackOutputs(deps: DoctorDeps, checks: Check[]): Promise<StackOut
   try {
     [stack] = (await deps.cloudFormation.send(new DescribeStacksCommand({ StackName: deps.stackName }))).Stacks ?? [];
   } catch (error) {
-    checks.push(fail(name, `stack ${deps.stackName} not readable (${errorName(error)})`, `deploy it: npx cdk deploy -c stage=${deps.stage} (or pass --stack-name, --region)`));
+    checks.push(fail(name, `stack ${deps.stackName} not readable (${errorName(error)})`, `check AWS credentials and --region / --stack-name, or deploy it: npx cdk deploy -c stage=${deps.stage}`));
     return undefined;
   }
   const values = Object.fromEntries((stack?.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]));
