@@ -61,15 +61,17 @@ async function callsPerOperation() {
   const sqs = counted(new SQSClient({ endpoint: sqsEmulator.url, region: 'us-east-1', credentials: LOCAL_CREDENTIALS }), 'SQS');
   // Secrets Manager as deployed: the handlers' own Powertools cache in front of a (mocked) service.
   const secretsManager = mockClient(SecretsManagerClient);
-  secretsManager.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ apiKey: 'sk_test_bench', webhookSigningSecret: 'whsec_bench' }) });
-  delete process.env.STRIPE_SECRET_KEY;
-  process.env.STRIPE_SECRET_NAME = 'payments/stripe';
+  secretsManager.on(GetSecretValueCommand, { SecretId: 'payments/bench/stripe-api-key' }).resolves({ SecretString: JSON.stringify({ apiKey: 'sk_test_bench' }) });
+  secretsManager.on(GetSecretValueCommand, { SecretId: 'payments/bench/stripe-webhook' }).resolves({ SecretString: JSON.stringify({ signingSecrets: ['whsec_bench'] }) });
+  for (const name of ['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET']) delete process.env[name];
+  process.env.STRIPE_API_KEY_SECRET_NAME = 'payments/bench/stripe-api-key';
+  process.env.STRIPE_WEBHOOK_SECRET_NAME = 'payments/bench/stripe-webhook';
   process.env.STRIPE_API_BASE = stripeEmulator.url;
   process.env.STRIPE_MAX_NETWORK_RETRIES = '1';
   const { QueueUrl: queueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'bench-events' }));
   counts.clear();
 
-  const [{ createCheckoutHandler }, { createRefundsHandler }, { createWebhookHandler }, { createEventProcessor }, { StripePaymentGateway }, { stripeSecrets }] = await Promise.all([
+  const [{ createCheckoutHandler }, { createRefundsHandler }, { createWebhookHandler }, { createEventProcessor }, { StripePaymentGateway }, { webhookSigningSecrets }] = await Promise.all([
     import('../lambdas/checkout/create-checkout-handler'),
     import('../lambdas/refunds/create-refunds-handler'),
     import('../lambdas/webhooks/create-webhook-handler'),
@@ -84,12 +86,12 @@ async function callsPerOperation() {
   const gatedGateway = { ...gateway, createCheckoutSession: async (...args: Parameters<typeof gateway.createCheckoutSession>) => { await gate; return gateway.createCheckoutSession(...args); }, createRefund: gateway.createRefund.bind(gateway) };
   const checkout = createCheckoutHandler({ ...tables, gateway: gatedGateway });
   const refunds = createRefundsHandler({ ...tables, gateway });
-  const webhooks = createWebhookHandler({ sqs, queueUrl: queueUrl!, webhookSigningSecret: async () => (await stripeSecrets()).webhookSigningSecret });
+  const webhooks = createWebhookHandler({ sqs, queueUrl: queueUrl!, webhookSigningSecrets });
   const processor = createEventProcessor(tables);
 
   const stripe = new Stripe('sk_test_bench', { host: '127.0.0.1', port: new URL(stripeEmulator.url).port, protocol: 'http' });
   const price = await stripe.prices.create({ currency: 'eur', unit_amount: 1000, product_data: { name: 'Bench' } });
-  const claims = { 'custom:tenant_id': 'bench', sub: 'bench' };
+  const claims = { 'custom:tenant_id': 'bench', sub: 'bench', token_use: 'id', aud: 'local-client' };
   const event = (p: string, body: unknown, key: string) =>
     apiGatewayProxyEvent({ method: 'POST', path: p, resource: p, headers: { 'Content-Type': ['application/json'], 'Idempotency-Key': [key] }, body: JSON.stringify(body), claims });
   const checkoutBody = { lineItems: [{ price: price.id, quantity: 1 }], successUrl: 'https://s.example/', cancelUrl: 'https://s.example/' };
@@ -139,7 +141,7 @@ async function callsPerOperation() {
   rows['processor, charge.refunded (index lookup)'] = await measure(() => processor(record(JSON.stringify(charge)), context()));
 
   secretsManager.restore();
-  for (const name of ['STRIPE_SECRET_NAME', 'STRIPE_API_BASE', 'STRIPE_MAX_NETWORK_RETRIES']) delete process.env[name];
+  for (const name of ['STRIPE_API_KEY_SECRET_NAME', 'STRIPE_WEBHOOK_SECRET_NAME', 'STRIPE_API_BASE', 'STRIPE_MAX_NETWORK_RETRIES']) delete process.env[name];
   dynamoDb.destroy();
   sqs.destroy();
   await stripeEmulator.close();
@@ -156,7 +158,7 @@ async function bundles() {
     'minimal SQS handler (yardstick)': path.join(ROOT, 'bench', 'minimal-sqs-handler.ts'),
     ...Object.fromEntries(['checkout', 'orders', 'refunds', 'webhooks', 'events'].map((h) => [h, path.join(ROOT, 'lambdas', h, 'handler.ts')])),
   };
-  const env = { ...process.env, ORDERS_TABLE_NAME: 't', IDEMPOTENCY_TABLE_NAME: 't', EVENTS_QUEUE_URL: 'https://sqs.local/q', STRIPE_SECRET_NAME: 's', AWS_REGION: 'us-east-1' };
+  const env = { ...process.env, ORDERS_TABLE_NAME: 't', IDEMPOTENCY_TABLE_NAME: 't', EVENTS_QUEUE_URL: 'https://sqs.local/q', STRIPE_API_KEY_SECRET_NAME: 's', STRIPE_WEBHOOK_SECRET_NAME: 's', AWS_REGION: 'us-east-1' };
   const results: Record<string, { bytes: number; coldImportMs: number }> = {};
   for (const [name, entry] of Object.entries(entries)) {
     const outfile = path.join(outdir, `${name.split(' ')[0]}.mjs`);
@@ -183,7 +185,7 @@ async function webhookLatency(samples = 400) {
   const sqs = new SQSClient({ endpoint: sqsEmulator.url, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
   const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'latency' }));
   const { createWebhookHandler } = await import('../lambdas/webhooks/create-webhook-handler');
-  const webhooks = createWebhookHandler({ sqs, queueUrl: QueueUrl!, webhookSigningSecret: async () => 'whsec_bench' });
+  const webhooks = createWebhookHandler({ sqs, queueUrl: QueueUrl!, webhookSigningSecrets: async () => ['whsec_bench'] });
   const body = JSON.stringify(stripeObjects.event('checkout.session.completed', stripeObjects.checkoutSession({ amountTotal: 1000, currency: 'eur', successUrl: 'https://s.example', cancelUrl: null, clientReferenceId: 'ord_x', customerEmail: null, metadata: { orderId: 'ord_x' }, paymentUrlBase: 'http://x' }), { id: null, idempotencyKey: null }));
   const bare: number[] = [];
   const ack: number[] = [];

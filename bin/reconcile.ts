@@ -13,7 +13,7 @@ import type { Order, PaymentStatus } from '../lambdas/domain/order';
  * that differ, Stripe refunds we have no record of. Exits 1 when anything drifted.
  *
  * Configuration is the handlers': STRIPE_SECRET_KEY (+ STRIPE_API_BASE for the emulator) or
- * STRIPE_SECRET_NAME, ORDERS_TABLE_NAME, DYNAMODB_ENDPOINT; with none set, the local stack's
+ * STRIPE_API_KEY_SECRET_NAME, ORDERS_TABLE_NAME, DYNAMODB_ENDPOINT; with none set, the local stack's
  * defaults (`npm start`).
  */
 export type Drift =
@@ -173,7 +173,7 @@ async function main() {
   const until = values.until ? new Date(values.until) : new Date();
   const since = values.since ? new Date(values.since) : new Date(until.getTime() - 7 * 86_400_000);
   if (Number.isNaN(since.getTime()) || Number.isNaN(until.getTime())) throw new Error('--since and --until take ISO dates, e.g. 2026-11-01');
-  const local = !process.env.STRIPE_SECRET_KEY && !process.env.STRIPE_SECRET_NAME;
+  const local = !process.env.STRIPE_SECRET_KEY && !process.env.STRIPE_API_KEY_SECRET_NAME;
   if (local) {
     process.env.STRIPE_SECRET_KEY = 'sk_test_local_emulator';
     process.env.STRIPE_API_BASE ??= `http://127.0.0.1:${process.env.STRIPE_EMULATOR_PORT ?? 12111}`;

@@ -1,18 +1,18 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
-import { StringAttribute, UserPool, type IUserPool } from 'aws-cdk-lib/aws-cognito';
+import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { ClientAttributes, StringAttribute, UserPool, type IUserPool } from 'aws-cdk-lib/aws-cognito';
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { STRIPE_CLIENT_DEFAULTS, stripeCallBudgetMs } from '../lambdas/shared/stripe-time-budget';
 import type { PaymentsStackConfig } from './config';
 import { Operations } from './constructs/operations';
 import { PaymentsApi } from './constructs/payments-api';
 import { PaymentsFunction } from './constructs/payments-function';
 import { ProcessedQueue } from './constructs/processed-queue';
-import type { HandlerName } from './routes';
+import { routes, type HandlerName } from './routes';
 import { idempotencyTable, ordersTable, type TableSchema } from './tables';
 
 export interface PaymentsStackProps extends StackProps {
@@ -21,6 +21,27 @@ export interface PaymentsStackProps extends StackProps {
 
 /** What Powertools idempotency does to its table. */
 const IDEMPOTENCY_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
+/**
+ * The keyPrefix each function gives Powertools (record ids are `<prefix>#<hash>`): a function may
+ * touch only its own records (dynamodb:LeadingKeys), so a bug in one cannot replay another's.
+ */
+export const IDEMPOTENCY_KEY_PREFIXES = { checkout: 'checkout', refunds: 'refund', events: 'stripe-event' } as const;
+
+/** API Gateway gives up after 29 s; the function answers before that, Stripe's worst case included. */
+const STRIPE_FUNCTION_TIMEOUT = Duration.seconds(25);
+/** Room left in the function timeout for DynamoDB, Secrets Manager and a cold start. */
+const NON_STRIPE_MARGIN_MS = 5000;
+
+/** What the stack outputs: `npm run doctor` and the user commands read these. */
+export interface StackOutputs {
+  ApiUrl: string;
+  WebhookUrl: string;
+  UserPoolId: string;
+  AppClientIds: string;
+  StripeApiKeySecretName: string;
+  StripeWebhookSecretName: string;
+  AlarmTopicArn: string;
+}
 
 export class PaymentsStack extends Stack {
   readonly api: PaymentsApi;
@@ -39,63 +60,77 @@ export class PaymentsStack extends Stack {
 
     if (config.kmsEncryption) {
       this.encryptionKey = new Key(this, 'DataKey', { enableKeyRotation: true, description: 'Payments tables, queues and alarm topic', removalPolicy: RemovalPolicy.RETAIN });
-      this.encryptionKey.grant(new ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+      // CloudWatch alarms publish to the encrypted topic; only this account's alarms may use the key.
+      this.encryptionKey.addToResourcePolicy(
+        new PolicyStatement({
+          principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID }, ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*` } },
+        }),
+      );
     }
     this.idempotencyTable = this.table('IdempotencyTable', idempotencyTable, config);
     this.ordersTable = this.table('OrdersTable', ordersTable, config);
-    const stripeSecret = Secret.fromSecretNameV2(this, 'StripeSecret', config.stripeSecretName);
+    const { userPool, appClientIds } = this.identity(config);
 
     const shared = {
       logRetention,
       logLevel: prod ? 'INFO' : 'DEBUG',
       tables: { ORDERS_TABLE_NAME: this.ordersTable.tableName, IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName },
     };
-    // API Gateway gives up after 29 s; leave room for Stripe's own timeout and one retry.
-    const stripeTimeout = Duration.seconds(25);
+    const callers = { COGNITO_APP_CLIENT_IDS: appClientIds };
+    const stripeApi = { ...stripeClientEnvironment(STRIPE_FUNCTION_TIMEOUT), STRIPE_API_KEY_SECRET_NAME: config.stripeApiKeySecretName };
 
     const checkout = new PaymentsFunction(this, 'CheckoutFunction', {
       ...shared,
       handlerFolder: 'checkout',
-      timeout: stripeTimeout,
-      environment: { ...shared.tables, STRIPE_SECRET_NAME: config.stripeSecretName, CHECKOUT_IDEMPOTENCY_TTL_SECONDS: String(config.checkoutIdempotencyTtlSeconds) },
+      timeout: STRIPE_FUNCTION_TIMEOUT,
+      environment: { ...shared.tables, ...callers, ...stripeApi, CHECKOUT_IDEMPOTENCY_TTL_SECONDS: String(config.checkoutIdempotencyTtlSeconds) },
     });
-    this.allow(checkout, this.idempotencyTable, IDEMPOTENCY_ACTIONS);
+    this.allowIdempotency(checkout, IDEMPOTENCY_KEY_PREFIXES.checkout);
     this.allow(checkout, this.ordersTable, ['dynamodb:PutItem', 'dynamodb:GetItem']);
-    stripeSecret.grantRead(checkout);
+    this.allowSecret(checkout, config.stripeApiKeySecretName);
 
-    const orders = new PaymentsFunction(this, 'OrdersFunction', { ...shared, handlerFolder: 'orders', environment: { ORDERS_TABLE_NAME: this.ordersTable.tableName } });
+    const orders = new PaymentsFunction(this, 'OrdersFunction', { ...shared, handlerFolder: 'orders', environment: { ORDERS_TABLE_NAME: this.ordersTable.tableName, ...callers } });
     this.allow(orders, this.ordersTable, ['dynamodb:GetItem']);
 
     const refunds = new PaymentsFunction(this, 'RefundsFunction', {
       ...shared,
       handlerFolder: 'refunds',
-      timeout: stripeTimeout,
-      environment: { ...shared.tables, STRIPE_SECRET_NAME: config.stripeSecretName, REFUND_IDEMPOTENCY_TTL_SECONDS: String(config.refundIdempotencyTtlSeconds) },
+      timeout: STRIPE_FUNCTION_TIMEOUT,
+      environment: { ...shared.tables, ...callers, ...stripeApi, REFUND_IDEMPOTENCY_TTL_SECONDS: String(config.refundIdempotencyTtlSeconds) },
     });
-    this.allow(refunds, this.idempotencyTable, IDEMPOTENCY_ACTIONS);
+    this.allowIdempotency(refunds, IDEMPOTENCY_KEY_PREFIXES.refunds);
     this.allow(refunds, this.ordersTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
-    stripeSecret.grantRead(refunds);
+    this.allowSecret(refunds, config.stripeApiKeySecretName);
 
     const processorTimeout = Duration.seconds(30);
     const processor = new PaymentsFunction(this, 'EventsFunction', {
       ...shared,
       handlerFolder: 'events',
       timeout: processorTimeout,
+      reservedConcurrentExecutions: config.processorReservedConcurrency,
       environment: { ...shared.tables, STRIPE_EVENT_IDEMPOTENCY_TTL_SECONDS: String(config.stripeEventIdempotencyTtlSeconds) },
     });
     this.events = new ProcessedQueue(this, 'StripeEvents', { consumerTimeout: processorTimeout, maxReceiveCount: config.maxReceiveCount, encryptionKey: this.encryptionKey });
-    processor.addEventSource(new SqsEventSource(this.events.queue, { batchSize: 10, maxBatchingWindow: Duration.seconds(1), reportBatchItemFailures: true }));
-    this.allow(processor, this.idempotencyTable, IDEMPOTENCY_ACTIONS);
-    this.allow(processor, this.ordersTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query'], ordersTable.paymentIntentIndex);
+    // MaximumConcurrency: a webhook storm drains at a bounded rate instead of taking the
+    // account's concurrency from checkout and refunds; the queue holds the rest.
+    processor.addEventSource(
+      new SqsEventSource(this.events.queue, { batchSize: 10, maxBatchingWindow: Duration.seconds(1), reportBatchItemFailures: true, maxConcurrency: config.processorMaxConcurrency }),
+    );
+    this.allowIdempotency(processor, IDEMPOTENCY_KEY_PREFIXES.events);
+    this.allow(processor, this.ordersTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    processor.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${this.ordersTable.tableArn}/index/${ordersTable.paymentIntentIndex}`] }));
 
     const webhooks = new PaymentsFunction(this, 'WebhooksFunction', {
       ...shared,
       handlerFolder: 'webhooks',
-      environment: { EVENTS_QUEUE_URL: this.events.queue.queueUrl, STRIPE_SECRET_NAME: config.stripeSecretName },
+      environment: { EVENTS_QUEUE_URL: this.events.queue.queueUrl, STRIPE_WEBHOOK_SECRET_NAME: config.stripeWebhookSecretName },
     });
-    webhooks.addToRolePolicy(new PolicyStatement({ actions: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], resources: [this.events.queue.queueArn] }));
+    webhooks.addToRolePolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.events.queue.queueArn] }));
     this.allowKey(webhooks, ['kms:GenerateDataKey', 'kms:Decrypt']);
-    stripeSecret.grantRead(webhooks);
+    this.allowSecret(webhooks, config.stripeWebhookSecretName);
 
     this.functions = { checkout, orders, refunds, webhooks, events: processor };
     for (const fn of Object.values(this.functions)) {
@@ -106,7 +141,6 @@ export class PaymentsStack extends Stack {
       });
     }
 
-    const userPool = this.userPool(config);
     this.api = new PaymentsApi(this, 'Http', {
       handlers: { checkout, orders, refunds, webhooks },
       userPool,
@@ -114,7 +148,8 @@ export class PaymentsStack extends Stack {
       logRetention,
       throttle: config.apiThrottle,
       webhookThrottle: config.webhookThrottle,
-      waf: config.enableWaf ? { requestsPerIpPer5Minutes: config.wafRequestsPerIpPer5Minutes } : undefined,
+      waf: config.enableWaf ? { requestsPerIpPer5Minutes: config.wafRequestsPerIpPer5Minutes, stripeWebhookCidrs: config.stripeWebhookCidrs } : undefined,
+      accountCloudWatchRole: config.apiGatewayCloudWatchRole,
     });
     this.operations = new Operations(this, 'Operations', {
       api: this.api.restApi,
@@ -122,26 +157,60 @@ export class PaymentsStack extends Stack {
       processor,
       alarmEmail: config.alarmEmail,
       encryptionKey: this.encryptionKey,
+      noWebhooksAlarmHours: config.noWebhooksAlarmHours,
     });
 
-    new CfnOutput(this, 'ApiUrl', { value: this.api.restApi.url });
+    const webhookRoute = routes.find((r) => r.handler === 'webhooks')!;
+    const outputs: StackOutputs = {
+      ApiUrl: this.api.restApi.url,
+      WebhookUrl: this.api.restApi.urlForPath(webhookRoute.resource),
+      UserPoolId: userPool.userPoolId,
+      AppClientIds: appClientIds,
+      StripeApiKeySecretName: config.stripeApiKeySecretName,
+      StripeWebhookSecretName: config.stripeWebhookSecretName,
+      AlarmTopicArn: this.operations.alarmTopic.topicArn,
+    };
+    for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
     new CfnOutput(this, 'IdempotencyTableName', { value: this.idempotencyTable.tableName });
     new CfnOutput(this, 'OrdersTableName', { value: this.ordersTable.tableName });
-    new CfnOutput(this, 'UserPoolId', { value: userPool.userPoolId });
     new CfnOutput(this, 'EventsQueueUrl', { value: this.events.queue.queueUrl });
     new CfnOutput(this, 'EventsDeadLetterQueueUrl', { value: this.events.deadLetterQueue.queueUrl });
-    new CfnOutput(this, 'AlarmTopicArn', { value: this.operations.alarmTopic.topicArn });
   }
 
-  /** Exactly these actions on exactly this table (and the one index it queries), nothing wider. */
-  private allow(fn: PaymentsFunction, table: Table, actions: string[], indexName?: string) {
-    fn.addToRolePolicy(new PolicyStatement({ actions, resources: [table.tableArn, ...(indexName ? [`${table.tableArn}/index/${indexName}`] : [])] }));
-    this.allowKey(fn, ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey']);
+  /** Exactly these actions on exactly this table, nothing wider. */
+  private allow(fn: PaymentsFunction, table: Table, actions: string[]) {
+    fn.addToRolePolicy(new PolicyStatement({ actions, resources: [table.tableArn] }));
+    this.allowTableKey(fn, actions);
+  }
+
+  /** Powertools' actions on the idempotency table, on the records of this function's prefix only. */
+  private allowIdempotency(fn: PaymentsFunction, keyPrefix: string) {
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: IDEMPOTENCY_ACTIONS,
+        resources: [this.idempotencyTable.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${keyPrefix}#*`] } },
+      }),
+    );
+    this.allowTableKey(fn, IDEMPOTENCY_ACTIONS);
+  }
+
+  /** With kmsEncryption: what DynamoDB needs of the caller for those table actions (no kms:Encrypt). */
+  private allowTableKey(fn: PaymentsFunction, tableActions: string[]) {
+    const writes = tableActions.some((a) => /PutItem|UpdateItem|DeleteItem/.test(a));
+    this.allowKey(fn, writes ? ['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey'] : ['kms:Decrypt', 'kms:DescribeKey']);
   }
 
   /** With kmsEncryption, the named key actions (no wildcards) on the data key. */
   private allowKey(fn: PaymentsFunction, actions: string[]) {
     if (this.encryptionKey) fn.addToRolePolicy(new PolicyStatement({ actions, resources: [this.encryptionKey.keyArn] }));
+  }
+
+  /** GetSecretValue on the named secret (Secrets Manager appends six random characters to its ARN), nothing else. */
+  private allowSecret(fn: PaymentsFunction, secretName: string) {
+    fn.addToRolePolicy(
+      new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [`arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${secretName}-??????`] }),
+    );
   }
 
   private table(id: string, schema: TableSchema, config: PaymentsStackConfig): Table {
@@ -160,8 +229,12 @@ export class PaymentsStack extends Stack {
     return table;
   }
 
-  private userPool(config: PaymentsStackConfig): IUserPool {
-    if (config.cognitoUserPoolArn) return UserPool.fromUserPoolArn(this, 'UserPool', config.cognitoUserPoolArn);
+  /** The user pool and the app clients whose ID tokens the handlers accept (comma-separated). */
+  private identity(config: PaymentsStackConfig): { userPool: IUserPool; appClientIds: string } {
+    if (config.cognitoUserPoolArn) {
+      // Settings of a pool we do not own are checked after deploy by `npm run doctor`.
+      return { userPool: UserPool.fromUserPoolArn(this, 'UserPool', config.cognitoUserPoolArn), appClientIds: config.cognitoAppClientIds.join(',') };
+    }
     const pool = new UserPool(this, 'UserPool', {
       selfSignUpEnabled: false,
       signInAliases: { email: true },
@@ -172,6 +245,37 @@ export class PaymentsStack extends Stack {
     });
     Validations.of(pool).acknowledge({ id: 'AwsSolutions-COG2', reason: 'MFA policy belongs to the identity team that owns the pool; production deployments pass their own pool with cognitoUserPoolArn.' });
     Validations.of(pool).acknowledge({ id: 'AwsSolutions-COG8', reason: 'The Plus feature plan (threat protection) is a per-user cost decision for the deployer; pass a Plus pool with cognitoUserPoolArn.' });
-    return pool;
+    return { userPool: pool, appClientIds: this.appClient(pool).userPoolClientId };
   }
+
+  /**
+   * The API's app client: no secret (a CLI or browser cannot keep one), ID tokens carrying the
+   * tenant, which the client may read but never write (the pool attribute is immutable too).
+   * Admin password auth lets `npm run user:token` sign in; no OAuth/hosted UI.
+   */
+  private appClient(pool: UserPool) {
+    return pool.addClient('AppClient', {
+      generateSecret: false,
+      authFlows: { adminUserPassword: true, userSrp: true },
+      disableOAuth: true,
+      preventUserExistenceErrors: true,
+      idTokenValidity: Duration.hours(1),
+      accessTokenValidity: Duration.hours(1),
+      refreshTokenValidity: Duration.days(1),
+      readAttributes: new ClientAttributes().withStandardAttributes({ email: true, emailVerified: true }).withCustomAttributes('tenant_id'),
+      writeAttributes: new ClientAttributes().withStandardAttributes({ fullname: true }),
+    });
+  }
+}
+
+/**
+ * The Stripe client's timeout and retries for a function with this timeout, refused at synth
+ * if Stripe's worst case (every attempt timing out, plus back-off) would not leave the margin.
+ */
+export function stripeClientEnvironment(functionTimeout: Duration, client = STRIPE_CLIENT_DEFAULTS): Record<string, string> {
+  const budgetMs = stripeCallBudgetMs(client);
+  if (budgetMs + NON_STRIPE_MARGIN_MS > functionTimeout.toMilliseconds()) {
+    throw new Error(`Stripe client budget ${budgetMs} ms + ${NON_STRIPE_MARGIN_MS} ms margin exceeds the function timeout ${functionTimeout.toMilliseconds()} ms`);
+  }
+  return { STRIPE_TIMEOUT_MS: String(client.timeoutMs), STRIPE_MAX_NETWORK_RETRIES: String(client.maxNetworkRetries) };
 }

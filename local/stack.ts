@@ -6,6 +6,7 @@ import { createTables, LOCAL_CREDENTIALS, LOCAL_TABLE_NAMES, startDynalite, type
 import { QueuePoller, type SqsHandler } from './queue-poller';
 import { startSqsEmulator, type SqsEmulator } from './sqs-emulator/server';
 import { startStripeEmulator, type StripeEmulator } from './stripe-emulator/server';
+import { LOCAL_APP_CLIENT_ID } from './token';
 
 export interface LocalStackOptions {
   /** 0 picks a free port. */
@@ -92,6 +93,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       STRIPE_SECRET_KEY: options.realStripeSecretKey ?? LOCAL_EMULATOR_SECRET_KEY,
       STRIPE_WEBHOOK_SECRET: options.webhookSecret,
       RECOVERY_GRACE_SECONDS: process.env.RECOVERY_GRACE_SECONDS ?? '120',
+      COGNITO_APP_CLIENT_IDS: LOCAL_APP_CLIENT_ID,
       ...(stripe ? { STRIPE_API_BASE: stripe.url } : {}),
     });
     if (!stripe) delete process.env.STRIPE_API_BASE;

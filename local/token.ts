@@ -5,6 +5,9 @@ import { parseArgs } from 'node:util';
  * API Gateway, which decodes it without verifying the signature. Useless against the deployed
  * stack, whose Cognito authorizer verifies signatures.
  */
+/** The app client id local tokens carry; the local stack accepts it (COGNITO_APP_CLIENT_IDS). */
+export const LOCAL_APP_CLIENT_ID = 'local-client';
+
 export function localToken(tenantId: string, userId: string, ttlSeconds = 3600): string {
   const now = Math.floor(Date.now() / 1000);
   const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -14,7 +17,7 @@ export function localToken(tenantId: string, userId: string, ttlSeconds = 3600):
     email: `${userId}@${tenantId}.local`,
     token_use: 'id',
     iss: 'https://cognito-idp.local/local_userpool',
-    aud: 'local-client',
+    aud: LOCAL_APP_CLIENT_ID,
     iat: now,
     exp: now + ttlSeconds,
   };

@@ -10,8 +10,22 @@ export interface Caller {
 
 const CLAIM_PATTERN = /^[\w.@:+-]{1,128}$/;
 
+/**
+ * App clients whose ID tokens this API accepts (COGNITO_APP_CLIENT_IDS, comma-separated). The
+ * Cognito authorizer accepts any token of the pool: an access token (which carries no tenant
+ * we issued) or an ID token of another app client, whose settings we do not control (it might
+ * let its users write custom:tenant_id). Unset, no token is accepted: fail closed.
+ */
+function allowedAppClientIds(): Set<string> {
+  return new Set((process.env.COGNITO_APP_CLIENT_IDS ?? '').split(',').map((id) => id.trim()).filter(Boolean));
+}
+
 export function callerOf(event: APIGatewayProxyEvent): Caller {
   const claims = (event.requestContext?.authorizer?.claims ?? {}) as Record<string, unknown>;
+  if (claims.token_use !== 'id') throw new ProblemError('unauthorized', 'Send a Cognito ID token (token_use "id")');
+  if (typeof claims.aud !== 'string' || !allowedAppClientIds().has(claims.aud)) {
+    throw new ProblemError('unauthorized', 'The token was issued to an app client this API does not accept');
+  }
   const tenantId = claims['custom:tenant_id'];
   const userId = claims.sub;
   if (typeof tenantId !== 'string' || !CLAIM_PATTERN.test(tenantId)) {

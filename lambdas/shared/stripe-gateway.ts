@@ -3,7 +3,8 @@ import { PaymentProviderSavedFailureError, PaymentProviderUnavailableError, Paym
 import type { RefundFact } from '../domain/ledger';
 import type { CheckoutSessionInput, PaymentGateway, RefundInput, StripeRefundStatus } from '../domain/ports';
 import { optionalEnv, positiveIntEnv } from './env';
-import { stripeSecrets } from './stripe-secrets';
+import { stripeApiKey } from './stripe-secrets';
+import { STRIPE_CLIENT_DEFAULTS } from './stripe-time-budget';
 
 /**
  * STRIPE_API_BASE points the real SDK at the local emulator (http://localhost:12111);
@@ -20,14 +21,15 @@ const clients = new Map<string, Stripe>();
 
 /** One SDK client per API key, created on first use and kept for the container's life. */
 export async function stripeClient(): Promise<Stripe> {
-  const { apiKey } = await stripeSecrets();
+  const apiKey = await stripeApiKey();
   let client = clients.get(apiKey);
   if (!client) {
     client = new Stripe(apiKey, {
       ...endpointConfig(),
       // The SDK retries 409 lock timeouts, 5xx and network errors with the same idempotency key.
-      maxNetworkRetries: positiveIntEnv('STRIPE_MAX_NETWORK_RETRIES', 2),
-      timeout: positiveIntEnv('STRIPE_TIMEOUT_MS', 8000),
+      // Worst case is stripeCallBudgetMs(), which the stack keeps below the function timeout.
+      maxNetworkRetries: positiveIntEnv('STRIPE_MAX_NETWORK_RETRIES', STRIPE_CLIENT_DEFAULTS.maxNetworkRetries),
+      timeout: positiveIntEnv('STRIPE_TIMEOUT_MS', STRIPE_CLIENT_DEFAULTS.timeoutMs),
       appInfo: { name: 'exactly-once-payments' },
     });
     clients.set(apiKey, client);

@@ -10,9 +10,25 @@ import { EVENTS_QUEUE_MAX_MESSAGE_BYTES } from '../../lib/limits';
 export interface WebhookHandlerDeps {
   sqs: SQSClient;
   queueUrl: string;
-  webhookSigningSecret: () => Promise<string>;
   /** The queue's MaximumMessageSize; a larger event is enqueued as a pointer. @default EVENTS_QUEUE_MAX_MESSAGE_BYTES */
   maxMessageBytes?: number;
+  /** Every live signing secret; `refresh` bypasses the cache. */
+  webhookSigningSecrets: (options?: { refresh?: boolean }) => Promise<string[]>;
+  /** Least time between two cache-bypassing reads of the secret. @default 30000 */
+  refreshIntervalMs?: number;
+  now?: () => number;
+}
+
+/** The event, if any of the secrets signed these bytes within Stripe's 300-second tolerance. */
+function verified(body: Buffer, signatureHeader: string, secrets: string[]): Stripe.Event | undefined {
+  for (const secret of secrets) {
+    try {
+      return Stripe.webhooks.constructEvent(body, signatureHeader, secret);
+    } catch {
+      // try the next live secret
+    }
+  }
+  return undefined;
 }
 
 /** Room for the message attributes, which count toward SQS's size limit. */
@@ -24,20 +40,33 @@ const ATTRIBUTE_ALLOWANCE_BYTES = 1024;
  * and a 5xx otherwise, so Stripe keeps retrying until we hold it.
  */
 export function createWebhookHandler(deps: WebhookHandlerDeps) {
+  const now = deps.now ?? Date.now;
+  const refreshIntervalMs = deps.refreshIntervalMs ?? 30_000;
+  let lastRefreshAt = -Infinity;
+  /**
+   * A signature that matches no cached secret may be signed with a secret rolled since we
+   * cached it: read the secret again once before answering 400. At most once per interval, so
+   * a flood of forged requests cannot turn into a flood of Secrets Manager calls.
+   */
+  const verifyWithRefresh = async (body: Buffer, signatureHeader: string) => {
+    const cached = verified(body, signatureHeader, await deps.webhookSigningSecrets());
+    if (cached || now() - lastRefreshAt < refreshIntervalMs) return cached;
+    lastRefreshAt = now();
+    return verified(body, signatureHeader, await deps.webhookSigningSecrets({ refresh: true }));
+  };
+  const reject = (reason: string) => {
+    metrics.addMetric('WebhookSignatureRejected', MetricUnit.Count, 1);
+    logger.warn('Rejected Stripe webhook', { reason });
+    return problemResult('invalidWebhookSignature', reason);
+  };
   return (event: APIGatewayProxyEvent) =>
     respond(async () => {
       const signatures = headerValues(event, 'stripe-signature');
-      if (signatures.length !== 1) return problemResult('invalidWebhookSignature', 'Send exactly one Stripe-Signature header');
+      if (signatures.length !== 1) return reject('Send exactly one Stripe-Signature header');
       // Signatures are over the exact bytes Stripe sent.
       const body = rawBody(event);
-      const secret = await deps.webhookSigningSecret();
-      let stripeEvent: Stripe.Event;
-      try {
-        stripeEvent = Stripe.webhooks.constructEvent(body, signatures[0], secret);
-      } catch (error) {
-        logger.warn('Rejected Stripe webhook', { reason: (error as Error).message });
-        return problemResult('invalidWebhookSignature', 'The signature does not match the body, or is older than 300 seconds');
-      }
+      const stripeEvent = await verifyWithRefresh(body, signatures[0]);
+      if (!stripeEvent) return reject('The signature does not match the body, or is older than 300 seconds');
       // An event larger than the queue takes would be refused on every retry and lost when Stripe
       // gives up: enqueue a pointer instead, and the processor fetches the event by id.
       const limit = (deps.maxMessageBytes ?? EVENTS_QUEUE_MAX_MESSAGE_BYTES) - ATTRIBUTE_ALLOWANCE_BYTES;

@@ -1,10 +1,10 @@
 import { sqsClient } from '../shared/aws-clients';
 import { requiredEnv } from '../shared/env';
-import { stripeSecrets } from '../shared/stripe-secrets';
+import { webhookSigningSecrets } from '../shared/stripe-secrets';
 import { createWebhookHandler } from './create-webhook-handler';
 
 export const handler = createWebhookHandler({
   sqs: sqsClient(),
   queueUrl: requiredEnv('EVENTS_QUEUE_URL'),
-  webhookSigningSecret: async () => (await stripeSecrets()).webhookSigningSecret,
+  webhookSigningSecrets,
 });

@@ -1,4 +1,4 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, Validations } from 'aws-cdk-lib';
 import type { RestApi } from 'aws-cdk-lib/aws-apigateway';
 import {
   Alarm,
@@ -14,6 +14,7 @@ import {
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
@@ -28,14 +29,17 @@ export interface OperationsProps {
   readonly alarmEmail?: string;
   /** Encrypts the alarm topic; its key policy must let CloudWatch use it. @default unencrypted */
   readonly encryptionKey?: IKey;
+  /** Alarm when no Stripe webhook was accepted for this many hours. @default no such alarm */
+  readonly noWebhooksAlarmHours?: number;
 }
 
 const FIVE_MINUTES = Duration.minutes(5);
 
 /**
- * What on-call looks at: one dashboard, and alarms on the four things that need a human
- * (events stuck in the DLQ, events waiting too long, the processor failing, the API failing),
- * all notifying one SNS topic. docs/RUNBOOK.md says what to do for each.
+ * What on-call looks at: one dashboard, and alarms on what needs a human (events stuck in the
+ * DLQ or waiting too long, the processor failing or meeting events it must not apply, the API
+ * failing, webhooks rejected or missing), all notifying one SNS topic. docs/RUNBOOK.md says what
+ * to do for each.
  */
 export class Operations extends Construct {
   readonly alarmTopic: Topic;
@@ -51,9 +55,24 @@ export class Operations extends Construct {
         reason: 'Alarm notifications carry no customer data, and CloudWatch cannot publish to a topic under the AWS-managed SNS key; context kmsEncryption=true uses a customer key.',
       });
     }
+    // A topic policy replaces SNS's default one, and enforceSSL creates a policy: without this
+    // statement CloudWatch may not publish, and no alarm reaches anyone. Only this account's alarms.
+    this.alarmTopic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.alarmTopic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+          ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*` },
+        },
+      }),
+    );
     if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
 
-    const app = (handler: string, metricName: string, label = metricName): Metric =>
+    // No default label: a labelled metric becomes a metric-math query in an alarm.
+    const app = (handler: string, metricName: string, label?: string): Metric =>
       new Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service: serviceName(handler) }, statistic: 'Sum', period: FIVE_MINUTES, label });
     const apiRequests = props.api.metricCount({ period: FIVE_MINUTES, statistic: 'Sum' });
     const api5xx = props.api.metricServerError({ period: FIVE_MINUTES, statistic: 'Sum' });
@@ -80,7 +99,45 @@ export class Operations extends Construct {
       evaluationPeriods: 2,
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
-    this.alarms = [props.events.deadLetterDepthAlarm, props.events.oldestMessageAgeAlarm, processorErrors, apiErrors];
+    const anyInFiveMinutes = (id: string, metric: Metric, alarmDescription: string, threshold = 1) =>
+      new Alarm(this, id, {
+        alarmDescription,
+        metric,
+        threshold,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+    const signatureRejected = anyInFiveMinutes(
+      'WebhookSignatureRejectedAlarm',
+      app('webhooks', 'WebhookSignatureRejected'),
+      'Stripe webhooks were rejected for their signature (3+ in 5 minutes): a signing secret rolled or mistyped, or forgeries. See docs/RUNBOOK.md#webhook-signature-rejected.',
+      3,
+    );
+    const eventAnomaly = anyInFiveMinutes(
+      'StripeEventAnomalyAlarm',
+      app('events', 'StripeEventAnomaly'),
+      'The processor met a Stripe event it must not apply (it does not belong to the order it names, or disagrees with it). See docs/RUNBOOK.md#stripe-event-anomaly.',
+    );
+    const eventFailed = anyInFiveMinutes(
+      'StripeEventFailedAlarm',
+      app('events', 'StripeEventFailed'),
+      'The processor failed to apply a Stripe event; it is retried and lands in the DLQ if it keeps failing. See docs/RUNBOOK.md#stripe-event-failed.',
+    );
+    this.alarms = [props.events.deadLetterDepthAlarm, props.events.oldestMessageAgeAlarm, processorErrors, apiErrors, signatureRejected, eventAnomaly, eventFailed];
+    if (props.noWebhooksAlarmHours) {
+      this.alarms.push(
+        new Alarm(this, 'NoWebhooksAlarm', {
+          alarmDescription: `No Stripe webhook was accepted for ${props.noWebhooksAlarmHours} hours: the endpoint may be disabled at Stripe or the route broken. See docs/RUNBOOK.md#no-webhooks.`,
+          metric: new Metric({ namespace: METRICS_NAMESPACE, metricName: 'WebhookReceived', dimensionsMap: { service: serviceName('webhooks') }, statistic: 'Sum', period: Duration.hours(1) }),
+          threshold: 1,
+          comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+          evaluationPeriods: props.noWebhooksAlarmHours,
+          // No data point at all is exactly the silence this alarm is for.
+          treatMissingData: TreatMissingData.BREACHING,
+        }),
+      );
+    }
     const notify = new SnsAction(this.alarmTopic);
     for (const alarm of this.alarms) {
       alarm.addAlarmAction(notify);
@@ -106,12 +163,13 @@ export class Operations extends Construct {
         app('refunds', 'IdempotencyConflict', 'refund 409'),
         app('refunds', 'IdempotencyMismatch', 'refund 422'),
       ]),
-      graph('Stripe webhooks received', [app('webhooks', 'WebhookReceived')]),
+      graph('Stripe webhooks received, rejected', [app('webhooks', 'WebhookReceived'), app('webhooks', 'WebhookSignatureRejected')]),
       graph('Processor: processed, duplicate, ignored, failed', [
         app('events', 'StripeEventProcessed'),
         app('events', 'StripeEventDuplicate'),
         app('events', 'StripeEventIgnored'),
         app('events', 'StripeEventFailed'),
+        app('events', 'StripeEventAnomaly'),
         props.processor.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum', label: 'Lambda errors' }),
       ]),
     );

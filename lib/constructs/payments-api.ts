@@ -15,7 +15,7 @@ import {
 import type { IUserPool } from 'aws-cdk-lib/aws-cognito';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { CfnWebACL, CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
+import { CfnIPSet, CfnWebACL, CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { problemBody, type ProblemKind } from '../../lambdas/shared/problem';
 import type { Throttle } from '../config';
@@ -31,7 +31,19 @@ export interface PaymentsApiProps {
   /** The webhook route's own throttling, so a flood of webhooks cannot starve checkouts (and vice versa). */
   readonly webhookThrottle: Throttle;
   /** Put an AWS WAF web ACL in front of the stage. @default undefined (no WAF) */
-  readonly waf?: { readonly requestsPerIpPer5Minutes: number };
+  readonly waf?: WafOptions;
+  /**
+   * Create API Gateway's account-level CloudWatch role (retained on stack delete). It replaces
+   * whatever role the account and region have set, so it is a deliberate choice. @default false
+   */
+  readonly accountCloudWatchRole?: boolean;
+}
+
+export interface WafOptions {
+  /** Requests per IP per 5 minutes before blocking; the webhook route is exempt (Stripe sends from few IPs). */
+  readonly requestsPerIpPer5Minutes: number;
+  /** Only these CIDRs may call the webhook route (Stripe's published webhook IPs). @default [] any address */
+  readonly stripeWebhookCidrs?: readonly string[];
 }
 
 /** Largest JSON body WAF lets through (the handlers refuse more than 64 KiB anyway). */
@@ -46,6 +58,8 @@ const WAF_MAX_BODY_BYTES = 64 * 1024;
 export class PaymentsApi extends Construct {
   readonly restApi: RestApi;
   readonly accessLogs: LogGroup;
+  /** API Gateway's execution log group, created by us so it has a retention (API Gateway's own never expires). */
+  readonly executionLogs: LogGroup;
   readonly webAcl?: CfnWebACL;
 
   constructor(scope: Construct, id: string, props: PaymentsApiProps) {
@@ -73,8 +87,16 @@ export class PaymentsApi extends Construct {
           },
         },
       },
-      cloudWatchRole: true,
+      cloudWatchRole: props.accountCloudWatchRole ?? false,
+      ...(props.accountCloudWatchRole ? { cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN } : {}),
     });
+    this.executionLogs = new LogGroup(this, 'ExecutionLogs', {
+      logGroupName: `API-Gateway-Execution-Logs_${this.restApi.restApiId}/${props.stageName}`,
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    // Exists before the stage can log, so API Gateway never creates it without a retention.
+    this.restApi.deploymentStage.node.addDependency(this.executionLogs);
     Validations.of(this.restApi).acknowledge({
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
       reason: 'The account-level role API Gateway needs to write access logs; AWS documents this managed policy as its permission set.',
@@ -106,7 +128,7 @@ export class PaymentsApi extends Construct {
     }
 
     if (props.waf) {
-      this.webAcl = this.addWebAcl(props.waf.requestsPerIpPer5Minutes, webhookRoute.resource, props.stageName);
+      this.webAcl = this.addWebAcl(props.waf, webhookRoute.resource, props.stageName);
     } else {
       Validations.of(this.restApi).acknowledge({
         id: 'AwsSolutions-APIG3',
@@ -141,45 +163,64 @@ export class PaymentsApi extends Construct {
     respond(ResponseType.DEFAULT_5XX, 'gatewayError', { headers: { 'Retry-After': "'1'" } });
   }
 
-  private addWebAcl(requestsPerIpPer5Minutes: number, webhookPath: string, stageName: string): CfnWebACL {
+  private addWebAcl(waf: WafOptions, webhookPath: string, stageName: string): CfnWebACL {
     const visibility = (metricName: string) => ({ cloudWatchMetricsEnabled: true, sampledRequestsEnabled: true, metricName });
+    const none = [{ priority: 0, type: 'NONE' }];
+    const webhookRequest = { byteMatchStatement: { fieldToMatch: { uriPath: {} }, positionalConstraint: 'ENDS_WITH', searchString: webhookPath, textTransformations: none } };
+    // Stripe's webhooks are exempt from the rules below: Stripe sends from a few IPs (a per-IP
+    // rate would block a burst of events) and bodies carry customer text (names, addresses) that
+    // generic bad-input rules may match. A blocked event is retried for days, then lost.
+    const notWebhook = { notStatement: { statement: webhookRequest } };
+    const rules: CfnWebACL.RuleProperty[] = [];
+    const cidrs = waf.stripeWebhookCidrs ?? [];
+    if (cidrs.length > 0) {
+      const ipSets = (['IPV4', 'IPV6'] as const)
+        .map((version) => ({ version, addresses: cidrs.filter((cidr) => cidr.includes(':') === (version === 'IPV6')) }))
+        .filter(({ addresses }) => addresses.length > 0)
+        .map(({ version, addresses }) => new CfnIPSet(this, `StripeWebhookIps${version}`, { scope: 'REGIONAL', ipAddressVersion: version, addresses: [...addresses] }));
+      const fromStripe = ipSets.map((set) => ({ ipSetReferenceStatement: { arn: set.attrArn } }));
+      rules.push({
+        name: 'WebhookOnlyFromStripe',
+        priority: 0,
+        action: { block: {} },
+        statement: { andStatement: { statements: [webhookRequest, { notStatement: { statement: fromStripe.length === 1 ? fromStripe[0] : { orStatement: { statements: fromStripe } } } }] } },
+        visibilityConfig: visibility('WebhookOnlyFromStripe'),
+      });
+    }
+    rules.push(
+      {
+        name: 'RateLimitPerIp',
+        priority: 1,
+        action: { block: {} },
+        statement: { rateBasedStatement: { limit: waf.requestsPerIpPer5Minutes, aggregateKeyType: 'IP', scopeDownStatement: notWebhook } },
+        visibilityConfig: visibility('RateLimitPerIp'),
+      },
+      {
+        name: 'BodySizeLimit',
+        priority: 2,
+        action: { block: {} },
+        statement: {
+          andStatement: {
+            statements: [{ sizeConstraintStatement: { fieldToMatch: { body: { oversizeHandling: 'MATCH' } }, comparisonOperator: 'GT', size: WAF_MAX_BODY_BYTES, textTransformations: none } }, notWebhook],
+          },
+        },
+        visibilityConfig: visibility('BodySizeLimit'),
+      },
+      {
+        name: 'KnownBadInputs',
+        priority: 3,
+        overrideAction: { none: {} },
+        statement: { managedRuleGroupStatement: { vendorName: 'AWS', name: 'AWSManagedRulesKnownBadInputsRuleSet', scopeDownStatement: notWebhook } },
+        visibilityConfig: visibility('KnownBadInputs'),
+      },
+    );
     const acl = new CfnWebACL(this, 'WebAcl', {
       scope: 'REGIONAL',
       defaultAction: { allow: {} },
       visibilityConfig: visibility('PaymentsApi'),
       // Inspect up to 64 KiB of body (the default for API Gateway is 16 KiB).
       associationConfig: { requestBody: { API_GATEWAY: { defaultSizeInspectionLimit: 'KB_64' } } },
-      rules: [
-        {
-          name: 'RateLimitPerIp',
-          priority: 0,
-          action: { block: {} },
-          statement: { rateBasedStatement: { limit: requestsPerIpPer5Minutes, aggregateKeyType: 'IP' } },
-          visibilityConfig: visibility('RateLimitPerIp'),
-        },
-        {
-          // Stripe's webhooks are exempt: a blocked event would be retried for days, then lost.
-          name: 'BodySizeLimit',
-          priority: 1,
-          action: { block: {} },
-          statement: {
-            andStatement: {
-              statements: [
-                { sizeConstraintStatement: { fieldToMatch: { body: { oversizeHandling: 'MATCH' } }, comparisonOperator: 'GT', size: WAF_MAX_BODY_BYTES, textTransformations: [{ priority: 0, type: 'NONE' }] } },
-                { notStatement: { statement: { byteMatchStatement: { fieldToMatch: { uriPath: {} }, positionalConstraint: 'ENDS_WITH', searchString: webhookPath, textTransformations: [{ priority: 0, type: 'NONE' }] } } } },
-              ],
-            },
-          },
-          visibilityConfig: visibility('BodySizeLimit'),
-        },
-        {
-          name: 'KnownBadInputs',
-          priority: 2,
-          overrideAction: { none: {} },
-          statement: { managedRuleGroupStatement: { vendorName: 'AWS', name: 'AWSManagedRulesKnownBadInputsRuleSet' } },
-          visibilityConfig: visibility('KnownBadInputs'),
-        },
-      ],
+      rules,
     });
     new CfnWebACLAssociation(this, 'WebAclAssociation', {
       webAclArn: acl.attrArn,

@@ -19,6 +19,8 @@ export interface PaymentsFunctionProps {
   readonly logRetention?: RetentionDays;
   /** Powertools log level. @default 'INFO' */
   readonly logLevel?: string;
+  /** Reserved concurrency (also its ceiling). @default none: the account's unreserved pool */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /**
@@ -46,6 +48,7 @@ export class PaymentsFunction extends NodejsFunction {
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.seconds(10),
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       tracing: Tracing.ACTIVE,
       logGroup,
       role,

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
@@ -16,6 +16,8 @@ export interface ProcessedQueueProps {
   readonly deadLetterRetention?: Duration;
   /** Alarm when the oldest message is older than this. @default Duration.minutes(5) */
   readonly maxMessageAge?: Duration;
+  /** What a stack delete does to both queues. @default RemovalPolicy.RETAIN: they may hold unprocessed payment events */
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 /**
@@ -40,6 +42,7 @@ export class ProcessedQueue extends Construct {
       // Same limit as the queue, so every message the queue accepted can be dead-lettered.
       maxMessageSizeBytes: EVENTS_QUEUE_MAX_MESSAGE_BYTES,
       retentionPeriod: props.deadLetterRetention ?? Duration.days(14),
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
     this.queue = new Queue(this, 'Queue', {
       ...encryption,
@@ -49,6 +52,7 @@ export class ProcessedQueue extends Construct {
       maxMessageSizeBytes: EVENTS_QUEUE_MAX_MESSAGE_BYTES,
       retentionPeriod: Duration.days(14),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
 
     this.deadLetterDepthAlarm = new Alarm(this, 'DeadLetterDepthAlarm', {

@@ -6,7 +6,15 @@ export type FormValue = string | FormValue[] | { [key: string]: FormValue };
 
 export function decodeStripeForm(text: string): Record<string, FormValue> {
   const root: Record<string, FormValue> = {};
-  for (const [rawKey, value] of new URLSearchParams(text)) {
+  const appended = new Map<string, number>();
+  for (const [bracketKey, value] of new URLSearchParams(text)) {
+    // `a[]=x&a[]=y` (curl, PHP style) appends, like `a[0]=x&a[1]=y` (stripe-node).
+    const rawKey = bracketKey.replace(/\[\]/g, (_, offset: number) => {
+      const prefix = bracketKey.slice(0, offset);
+      const index = appended.get(prefix) ?? 0;
+      appended.set(prefix, index + 1);
+      return `[${index}]`;
+    });
     const match = /^([^[\]]+)((?:\[[^[\]]*\])*)$/.exec(rawKey);
     if (!match) continue;
     const path = [match[1], ...[...match[2].matchAll(/\[([^[\]]*)\]/g)].map((m) => m[1])];

@@ -11,6 +11,7 @@ import { paymentLinkRoutes } from './payment-links';
 import * as build from './stripe-objects';
 import { stripeId, type Metadata, type StripeObject } from './stripe-objects';
 import { WebhookDelivery, type WebhookEndpoint } from './webhook-delivery';
+import { WebhookEndpointRegistry } from './webhook-endpoints';
 
 /**
  * A stateful stand-in for the Stripe API, for the real `stripe` SDK pointed at it
@@ -87,6 +88,7 @@ export class EmulatorState {
   readonly requests: { method: string; path: string; idempotencyKey: string | null }[] = [];
   /** How many create requests actually executed, per path: what a duplicate must not raise. */
   readonly executedCreates = new Map<string, number>();
+  readonly webhookEndpoints = new WebhookEndpointRegistry();
 }
 
 /** Stripe compares the parameters of a replayed request; key order does not matter. */
@@ -100,8 +102,8 @@ const canonical = (value: unknown): string =>
 export async function startStripeEmulator(options: StripeEmulatorOptions = {}): Promise<StripeEmulator> {
   const state = new EmulatorState();
   const clock = new EmulatorClock();
-  const webhooks = new WebhookDelivery(options.webhook, options.webhookRetryScheduleMs ?? [200, 500, 1000, 2000, 5000]);
   const idempotencyKeyTtlSeconds = options.idempotencyKeyTtlSeconds ?? 86_400;
+  const webhooks = new WebhookDelivery(options.webhook, options.webhookRetryScheduleMs ?? [200, 500, 1000, 2000, 5000], state.webhookEndpoints);
   let baseUrl = '';
 
   // Every event of one request carries the request's clock: Stripe's same-second ties.
@@ -473,6 +475,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     { method: 'POST', pattern: /^\/v1\/test_helpers\/refunds\/([^/]+)\/succeed$/, handle: (r, m) => refundSucceed(r, m[1]) },
     { method: 'POST', pattern: /^\/v1\/test_helpers\/events\/([^/]+)\/resend$/, handle: (_, m) => resend(m[1]) },
     { method: 'POST', pattern: /^\/v1\/test_helpers\/faults$/, handle: faultsSet },
+    ...state.webhookEndpoints.routes((e) => new StripeApiError(e.status, e.error), list),
     { method: 'DELETE', pattern: /^\/v1\/test_helpers\/faults$/, handle: () => { state.faults.splice(0); return { object: 'list', data: [] }; } },
     { method: 'POST', pattern: /^\/v1\/test_helpers\/clock$/, handle: clockSet },
     { method: 'POST', pattern: /^\/v1\/test_helpers\/idempotency_keys\/prune$/, handle: idempotencyPrune },

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { StripeObject } from './stripe-objects';
+import type { WebhookEndpointRegistry } from './webhook-endpoints';
 
 /** Stripe's signature scheme: v1 = HMAC-SHA256(secret, `${timestamp}.${payload}`). */
 export function signatureHeader(payload: string, secret: string, timestampSeconds = Math.floor(Date.now() / 1000)): string {
@@ -30,15 +31,26 @@ export class WebhookDelivery {
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
 
+  /**
+   * With a registry (the emulator's /v1/webhook_endpoints), `endpoint` is registered there and
+   * each event goes to every enabled endpoint subscribed to its type, as Stripe delivers; a
+   * disabled endpoint receives nothing.
+   */
   constructor(
     public endpoint: WebhookEndpoint | undefined,
     private readonly retryScheduleMs: readonly number[],
-  ) {}
+    private readonly registry?: WebhookEndpointRegistry,
+  ) {
+    if (endpoint && registry) registry.register(endpoint);
+  }
 
   send(event: StripeObject): void {
-    if (!this.endpoint || this.closed) return;
-    this.inFlight++;
-    void this.attempt(event, 1);
+    if (this.closed) return;
+    const targets = this.registry ? this.registry.subscribedTo(event.type as string) : this.endpoint ? [this.endpoint] : [];
+    for (const target of targets) {
+      this.inFlight++;
+      void this.attempt(event, 1, target);
+    }
   }
 
   /** Resolves when no delivery is in flight or waiting for a retry. */
@@ -54,17 +66,17 @@ export class WebhookDelivery {
     this.idleWaiters.splice(0).forEach((resolve) => resolve());
   }
 
-  private async attempt(event: StripeObject, attempt: number): Promise<void> {
-    if (this.closed || !this.endpoint) return;
+  private async attempt(event: StripeObject, attempt: number, target: WebhookEndpoint): Promise<void> {
+    if (this.closed) return;
     const payload = JSON.stringify(event, null, 2);
     let status: number | 'network_error';
     try {
-      const response = await fetch(this.endpoint.url, {
+      const response = await fetch(target.url, {
         method: 'POST',
         headers: {
           'Content-Type': 'application/json; charset=utf-8',
           'User-Agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
-          'Stripe-Signature': signatureHeader(payload, this.endpoint.secret),
+          'Stripe-Signature': signatureHeader(payload, target.secret),
         },
         body: payload,
         signal: AbortSignal.timeout(10_000),
@@ -81,7 +93,7 @@ export class WebhookDelivery {
     if (!delivered && retryInMs !== undefined) {
       const timer = setTimeout(() => {
         this.timers.delete(timer);
-        void this.attempt(event, attempt + 1);
+        void this.attempt(event, attempt + 1, target);
       }, retryInMs);
       this.timers.add(timer);
       return;

@@ -25,7 +25,7 @@ it('cdk synth bundles five loadable, minified ESM handlers with source maps', ()
     expect(code.length / code.split('\n').length).toBeGreaterThan(2000); // minified: long lines
     expect(code).toContain('//# sourceMappingURL=index.mjs.map');
     const loaded = execFileSync(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(path.join(outdir, asset, 'index.mjs'))}); process.stdout.write(typeof m.handler);`], {
-      env: { ...process.env, AWS_REGION: 'us-east-1', ORDERS_TABLE_NAME: 't', IDEMPOTENCY_TABLE_NAME: 't', EVENTS_QUEUE_URL: 'https://sqs.local/q', STRIPE_SECRET_NAME: 's' },
+      env: { ...process.env, AWS_REGION: 'us-east-1', ORDERS_TABLE_NAME: 't', IDEMPOTENCY_TABLE_NAME: 't', EVENTS_QUEUE_URL: 'https://sqs.local/q', STRIPE_API_KEY_SECRET_NAME: 's', STRIPE_WEBHOOK_SECRET_NAME: 's', COGNITO_APP_CLIENT_IDS: 'c' },
       stdio: ['ignore', 'pipe', 'ignore'],
     }).toString();
     expect(loaded).toBe('function');

@@ -11,6 +11,7 @@ function synth(context: Record<string, unknown> = {}) {
 
 const dev = synth();
 const prod = synth({ stage: 'prod', kmsEncryption: 'true', enableWaf: 'true', alarmEmail: 'oncall@example.com', apiThrottleRateLimit: '40', webhookThrottleRateLimit: '7' });
+const withStripeIps = synth({ enableWaf: 'true', stripeWebhookCidrs: '3.18.12.63/32,13.235.14.237/32,2600:1f18::/64', noWebhooksAlarmHours: '6' });
 const values = (template: Template, type: string) => Object.values(template.findResources(type));
 
 describe('API', () => {
@@ -45,14 +46,43 @@ describe('API', () => {
     });
   });
 
-  it('has WAF only when asked: rate limit per IP, body size (webhooks exempt), known bad inputs', () => {
+  it('has WAF only when asked: rate limit per IP, body size, known bad inputs, none of them on the webhook route', () => {
     expect(values(dev.template, 'AWS::WAFv2::WebACL')).toHaveLength(0);
     const [acl] = values(prod.template, 'AWS::WAFv2::WebACL');
     const rules = Object.fromEntries(acl.Properties.Rules.map((r: any) => [r.Name, r]));
-    expect(rules.RateLimitPerIp.Statement.RateBasedStatement).toEqual({ Limit: 2000, AggregateKeyType: 'IP' });
-    expect(JSON.stringify(rules.BodySizeLimit.Statement)).toContain('/v1/webhooks/stripe');
-    expect(rules.KnownBadInputs.Statement.ManagedRuleGroupStatement.Name).toBe('AWSManagedRulesKnownBadInputsRuleSet');
+    expect(Object.keys(rules).sort()).toEqual(['BodySizeLimit', 'KnownBadInputs', 'RateLimitPerIp']);
+    const exemptsWebhook = { NotStatement: { Statement: { ByteMatchStatement: expect.objectContaining({ FieldToMatch: { UriPath: {} }, PositionalConstraint: 'ENDS_WITH', SearchString: '/v1/webhooks/stripe' }) } } };
+    expect(rules.RateLimitPerIp.Statement.RateBasedStatement).toEqual({ Limit: 2000, AggregateKeyType: 'IP', ScopeDownStatement: exemptsWebhook });
+    expect(rules.BodySizeLimit.Statement.AndStatement.Statements).toContainEqual(exemptsWebhook);
+    expect(rules.KnownBadInputs.Statement.ManagedRuleGroupStatement).toEqual({ VendorName: 'AWS', Name: 'AWSManagedRulesKnownBadInputsRuleSet', ScopeDownStatement: exemptsWebhook });
     prod.template.resourceCountIs('AWS::WAFv2::WebACLAssociation', 1);
+    prod.template.resourceCountIs('AWS::WAFv2::IPSet', 0);
+  });
+
+  it("with stripeWebhookCidrs, lets only Stripe's IPs (v4 and v6) call the webhook route", () => {
+    const sets = Object.entries(withStripeIps.template.findResources('AWS::WAFv2::IPSet'));
+    expect(sets.map(([, s]) => [s.Properties.IPAddressVersion, s.Properties.Addresses])).toEqual([
+      ['IPV4', ['3.18.12.63/32', '13.235.14.237/32']],
+      ['IPV6', ['2600:1f18::/64']],
+    ]);
+    const [acl] = values(withStripeIps.template, 'AWS::WAFv2::WebACL');
+    const rule = acl.Properties.Rules.find((r: any) => r.Name === 'WebhookOnlyFromStripe');
+    expect(rule.Action).toEqual({ Block: {} });
+    const [webhookMatch, notFromStripe] = rule.Statement.AndStatement.Statements;
+    expect(webhookMatch.ByteMatchStatement.SearchString).toBe('/v1/webhooks/stripe');
+    expect(notFromStripe.NotStatement.Statement.OrStatement.Statements).toEqual(sets.map(([id]) => ({ IPSetReferenceStatement: { Arn: { 'Fn::GetAtt': [id, 'Arn'] } } })));
+  });
+
+  it('keeps execution logs in a log group of its own with a retention, and leaves the account CloudWatch role alone unless asked', () => {
+    const executionLogs = values(dev.template, 'AWS::Logs::LogGroup').find((g) => JSON.stringify(g.Properties.LogGroupName ?? '').includes('API-Gateway-Execution-Logs_'));
+    expect(executionLogs?.Properties.RetentionInDays).toBe(30);
+    const stageId = Object.keys(dev.template.findResources('AWS::ApiGateway::Stage'))[0];
+    const executionLogsId = Object.entries(dev.template.findResources('AWS::Logs::LogGroup')).find(([, g]) => g === executionLogs)![0];
+    expect(dev.template.findResources('AWS::ApiGateway::Stage')[stageId].DependsOn).toContain(executionLogsId);
+    dev.template.resourceCountIs('AWS::ApiGateway::Account', 0);
+    const withRole = synth({ apiGatewayCloudWatchRole: 'true' }).template;
+    withRole.resourceCountIs('AWS::ApiGateway::Account', 1);
+    expect(Object.values(withRole.findResources('AWS::IAM::Role')).filter((r) => JSON.stringify(r).includes('AmazonAPIGatewayPushToCloudWatchLogs')).map((r) => r.DeletionPolicy)).toEqual(['Retain']);
   });
 });
 
@@ -87,11 +117,44 @@ describe('operations', () => {
     expect(JSON.stringify(topicPolicy.Properties.PolicyDocument)).toContain('aws:SecureTransport');
     const topicId = Object.keys(dev.template.findResources('AWS::SNS::Topic'))[0];
     const alarms = values(dev.template, 'AWS::CloudWatch::Alarm');
-    expect(alarms).toHaveLength(4);
+    expect(alarms).toHaveLength(7);
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
       expect(alarm.Properties.AlarmDescription).toMatch(/RUNBOOK\.md#[a-z0-9-]+/);
     }
+  });
+
+  it('lets CloudWatch alarms of this account, and only those, publish to the topic (a topic policy replaces the default)', () => {
+    const statements = values(dev.template, 'AWS::SNS::TopicPolicy')[0].Properties.PolicyDocument.Statement;
+    const allow = statements.find((s: any) => s.Effect === 'Allow' && s.Principal?.Service === 'cloudwatch.amazonaws.com');
+    expect(allow).toMatchObject({ Action: 'sns:Publish', Resource: { Ref: Object.keys(dev.template.findResources('AWS::SNS::Topic'))[0] } });
+    expect(allow.Condition.StringEquals).toEqual({ 'aws:SourceAccount': { Ref: 'AWS::AccountId' } });
+    expect(JSON.stringify(allow.Condition.ArnLike['aws:SourceArn'])).toContain(':alarm:*');
+  });
+
+  it('scopes the KMS key policy statement for CloudWatch to this account', () => {
+    const [key] = values(prod.template, 'AWS::KMS::Key');
+    const cloudWatch = key.Properties.KeyPolicy.Statement.filter((s: any) => JSON.stringify(s.Principal ?? {}).includes('cloudwatch.amazonaws.com'));
+    expect(cloudWatch).toHaveLength(1);
+    expect(cloudWatch[0].Condition.StringEquals).toEqual({ 'aws:SourceAccount': { Ref: 'AWS::AccountId' } });
+    expect(cloudWatch[0].Action).not.toContain('kms:Encrypt');
+    for (const fn of Object.values(prod.stack.functions)) {
+      const policies = values(prod.template, 'AWS::IAM::Policy').filter((p) => JSON.stringify(p.Properties.Roles).includes(prod.stack.getLogicalId(fn.role!.node.defaultChild as never)));
+      expect(JSON.stringify(policies)).not.toContain('kms:Encrypt');
+    }
+  });
+
+  it('alarms on webhook signature rejections, event anomalies and failures from the processor, in the handlers\' namespace', () => {
+    const alarm = (metricName: string) => values(dev.template, 'AWS::CloudWatch::Alarm').find((a) => a.Properties.MetricName === metricName)?.Properties;
+    expect(alarm('WebhookSignatureRejected')).toMatchObject({ Namespace: 'Payments', Dimensions: [{ Name: 'service', Value: 'payments-webhooks' }], Statistic: 'Sum', Threshold: 3 });
+    expect(alarm('StripeEventAnomaly')).toMatchObject({ Namespace: 'Payments', Dimensions: [{ Name: 'service', Value: 'payments-events' }], Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    expect(alarm('StripeEventFailed')).toMatchObject({ Namespace: 'Payments', Dimensions: [{ Name: 'service', Value: 'payments-events' }], Threshold: 1 });
+    expect(alarm('WebhookReceived')).toBeUndefined();
+  });
+
+  it('alarms on hours without webhooks only when asked, treating silence as breaching', () => {
+    const noWebhooks = values(withStripeIps.template, 'AWS::CloudWatch::Alarm').find((a) => a.Properties.MetricName === 'WebhookReceived')!.Properties;
+    expect(noWebhooks).toMatchObject({ Period: 3600, EvaluationPeriods: 6, Threshold: 1, ComparisonOperator: 'LessThanThreshold', TreatMissingData: 'breaching' });
   });
 
   it('alarms on processor errors and on the API 5xx rate', () => {

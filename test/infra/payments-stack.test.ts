@@ -1,8 +1,9 @@
-import { App } from 'aws-cdk-lib';
+import { App, Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { configFromContext } from '../../lib/config';
 import { EVENTS_QUEUE_MAX_MESSAGE_BYTES } from '../../lib/limits';
-import { PaymentsStack } from '../../lib/payments-stack';
+import { PaymentsStack, stripeClientEnvironment } from '../../lib/payments-stack';
+import { stripeCallBudgetMs } from '../../lambdas/shared/stripe-time-budget';
 import { routes } from '../../lib/routes';
 
 /** Synthesizes without bundling (esbuild output is not what these tests are about). */
@@ -75,8 +76,52 @@ describe('functions', () => {
         expect(JSON.stringify(value)).not.toMatch(/sk_(test|live)_|whsec_|rk_(test|live)_/);
       }
     }
-    const checkoutVariables = resources('AWS::Lambda::Function')[functionLogicalId(stack.functions.checkout)].Properties.Environment.Variables;
-    expect(checkoutVariables.STRIPE_SECRET_NAME).toBe('payments/stripe');
+  });
+
+  it('name each function only its own secret: the API key for checkout and refunds, the signing secrets for webhooks', () => {
+    const variables = (fn: keyof PaymentsStack['functions']) => resources('AWS::Lambda::Function')[functionLogicalId(stack.functions[fn])].Properties.Environment.Variables;
+    for (const fn of ['checkout', 'refunds'] as const) {
+      expect(variables(fn).STRIPE_API_KEY_SECRET_NAME).toBe('payments/dev/stripe-api-key');
+      expect(variables(fn).STRIPE_WEBHOOK_SECRET_NAME).toBeUndefined();
+    }
+    expect(variables('webhooks').STRIPE_WEBHOOK_SECRET_NAME).toBe('payments/dev/stripe-webhook');
+    expect(variables('webhooks').STRIPE_API_KEY_SECRET_NAME).toBeUndefined();
+    const prodVariables = synth({ stage: 'prod' });
+    const prodWebhooks = prodVariables.template.findResources('AWS::Lambda::Function')[prodVariables.stack.getLogicalId(prodVariables.stack.functions.webhooks.node.defaultChild as never)];
+    expect(prodWebhooks.Properties.Environment.Variables.STRIPE_WEBHOOK_SECRET_NAME).toBe('payments/prod/stripe-webhook');
+  });
+
+  it("bound the Stripe client's worst case below the function timeout", () => {
+    for (const fn of ['checkout', 'refunds'] as const) {
+      const { Timeout, Environment } = resources('AWS::Lambda::Function')[functionLogicalId(stack.functions[fn])].Properties;
+      const budgetMs = stripeCallBudgetMs({ timeoutMs: Number(Environment.Variables.STRIPE_TIMEOUT_MS), maxNetworkRetries: Number(Environment.Variables.STRIPE_MAX_NETWORK_RETRIES) });
+      expect(budgetMs).toBeGreaterThan(0);
+      expect(budgetMs + 5000).toBeLessThanOrEqual(Timeout * 1000);
+      expect(Timeout).toBeLessThan(29); // API Gateway's integration timeout
+    }
+    // The old defaults (8 s x 3 attempts + back-off) did not fit in 25 s: refused at synth.
+    expect(() => stripeClientEnvironment(Duration.seconds(25), { timeoutMs: 8000, maxNetworkRetries: 2 })).toThrow(/exceeds the function timeout/);
+    expect(stripeCallBudgetMs({ timeoutMs: 8000, maxNetworkRetries: 2 })).toBe(25_500);
+  });
+
+  it('bound the processor: MaximumConcurrency on the queue, reserved concurrency from context', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { ScalingConfig: { MaximumConcurrency: 5 } });
+    expect(resources('AWS::Lambda::Function')[functionLogicalId(stack.functions.events)].Properties.ReservedConcurrentExecutions).toBeUndefined();
+    const limited = synth({ processorMaxConcurrency: '3', processorReservedConcurrency: '8' });
+    limited.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { ScalingConfig: { MaximumConcurrency: 3 } });
+    const limitedEvents = limited.template.findResources('AWS::Lambda::Function')[limited.stack.getLogicalId(limited.stack.functions.events.node.defaultChild as never)];
+    expect(limitedEvents.Properties.ReservedConcurrentExecutions).toBe(8);
+  });
+
+  it('accept only ID tokens of the stack\'s app client (or the configured clients of an existing pool)', () => {
+    const clientId = Object.keys(resources('AWS::Cognito::UserPoolClient'))[0];
+    for (const fn of ['checkout', 'refunds', 'orders'] as const) {
+      expect(resources('AWS::Lambda::Function')[functionLogicalId(stack.functions[fn])].Properties.Environment.Variables.COGNITO_APP_CLIENT_IDS).toEqual({ Ref: clientId });
+    }
+    const existing = synth({ cognitoUserPoolArn: 'arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbCdEf123', cognitoAppClientIds: 'web1,mobile2' });
+    const checkoutFn = existing.template.findResources('AWS::Lambda::Function')[existing.stack.getLogicalId(existing.stack.functions.checkout.node.defaultChild as never)];
+    expect(checkoutFn.Properties.Environment.Variables.COGNITO_APP_CLIENT_IDS).toBe('web1,mobile2');
+    existing.template.hasOutput('AppClientIds', { Value: 'web1,mobile2' });
   });
 });
 
@@ -103,13 +148,30 @@ describe('API', () => {
       AdminCreateUserConfig: { AllowAdminCreateUserOnly: true },
     });
     const arn = 'arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbCdEf123';
-    const existing = synth({ cognitoUserPoolArn: arn }).template;
+    const existing = synth({ cognitoUserPoolArn: arn, cognitoAppClientIds: 'web1' }).template;
+    existing.resourceCountIs('AWS::Cognito::UserPoolClient', 0);
     existing.resourceCountIs('AWS::Cognito::UserPool', 0);
     existing.hasResourceProperties('AWS::ApiGateway::Authorizer', { ProviderARNs: [arn] });
   });
 
-  it('outputs the API URL and the table names', () => {
-    for (const output of ['ApiUrl', 'IdempotencyTableName', 'OrdersTableName', 'EventsQueueUrl', 'EventsDeadLetterQueueUrl']) template.hasOutput(output, {});
+  it('has an app client without secret that reads but cannot write the tenant, and no OAuth', () => {
+    template.resourceCountIs('AWS::Cognito::UserPoolClient', 1);
+    const [client] = Object.values(resources('AWS::Cognito::UserPoolClient'));
+    expect(client.Properties.GenerateSecret).toBe(false);
+    expect(client.Properties.ReadAttributes).toContain('custom:tenant_id');
+    expect(client.Properties.WriteAttributes.length).toBeGreaterThan(0); // an empty list would mean "all writable"
+    expect(client.Properties.WriteAttributes.some((a: string) => a.startsWith('custom:'))).toBe(false);
+    expect(client.Properties.ExplicitAuthFlows).toEqual(expect.arrayContaining(['ALLOW_ADMIN_USER_PASSWORD_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH']));
+    expect(client.Properties.ExplicitAuthFlows).not.toContain('ALLOW_USER_PASSWORD_AUTH');
+    expect(client.Properties.AllowedOAuthFlowsUserPoolClient).toBe(false);
+  });
+
+  it('outputs what the deploy walkthrough, the user commands and the doctor read', () => {
+    for (const output of ['ApiUrl', 'WebhookUrl', 'UserPoolId', 'AppClientIds', 'StripeApiKeySecretName', 'StripeWebhookSecretName', 'AlarmTopicArn', 'IdempotencyTableName', 'OrdersTableName', 'EventsQueueUrl', 'EventsDeadLetterQueueUrl']) {
+      template.hasOutput(output, {});
+    }
+    template.hasOutput('StripeWebhookSecretName', { Value: 'payments/dev/stripe-webhook' });
+    expect(JSON.stringify(template.findOutputs('WebhookUrl'))).toContain('/v1/webhooks/stripe');
   });
 });
 
@@ -123,6 +185,10 @@ describe('Stripe events queue', () => {
     const custom = synth({ maxReceiveCount: '8' }).template;
     const customMain = Object.entries(custom.findResources('AWS::SQS::Queue')).find(([id]) => !id.includes('DeadLetter'))![1];
     expect(customMain.Properties.RedrivePolicy.maxReceiveCount).toBe(8);
+  });
+
+  it('retains both queues on stack delete: they may hold unprocessed payment events', () => {
+    for (const [, queue] of queues()) expect(queue).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
   });
 
   it('has a visibility timeout of at least 6x the processor timeout, and SSE on both queues', () => {
@@ -167,7 +233,7 @@ describe('Stripe events queue', () => {
 
 describe('least privilege', () => {
   const IDEMPOTENCY = ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
-  const SECRET = ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'];
+  const SECRET = ['secretsmanager:GetSecretValue'];
   const XRAY = ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'];
   const LOGS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
 
@@ -175,7 +241,7 @@ describe('least privilege', () => {
     ['checkout', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:PutItem', ...SECRET, ...XRAY, ...LOGS]],
     ['orders', ['dynamodb:GetItem', ...XRAY, ...LOGS]],
     ['refunds', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...SECRET, ...XRAY, ...LOGS]],
-    ['webhooks', ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage', ...SECRET, ...XRAY, ...LOGS]],
+    ['webhooks', ['sqs:SendMessage', ...SECRET, ...XRAY, ...LOGS]],
     [
       'events',
       [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', ...XRAY, ...LOGS],
@@ -194,13 +260,41 @@ describe('least privilege', () => {
     }
   });
 
-  it('scopes table actions to the table ARN, and Query to the one index it uses', () => {
+  it('scopes table actions to the table ARN, and Query to the one index it uses (never the table)', () => {
     const resourcesOf = (fn: keyof PaymentsStack['functions']) =>
       statementsOf(fn).filter((st) => JSON.stringify(st.Action).includes('dynamodb:')).flatMap((st) => (Array.isArray(st.Resource) ? st.Resource : [st.Resource]));
     const text = JSON.stringify(resourcesOf('events'));
     expect(text).toContain('/index/byPaymentIntent');
     expect(text).not.toContain('/index/*');
     expect(JSON.stringify(resourcesOf('checkout'))).not.toContain('/index/');
+    const query = statementsOf('events').filter((st) => JSON.stringify(st.Action).includes('dynamodb:Query'));
+    expect(query).toHaveLength(1);
+    expect(query[0].Action).toBe('dynamodb:Query');
+    expect(JSON.stringify(query[0].Resource)).toContain('/index/byPaymentIntent');
+  });
+
+  it.each([
+    ['checkout', 'checkout#*'],
+    ['refunds', 'refund#*'],
+    ['events', 'stripe-event#*'],
+  ] as const)('%s may touch only its own idempotency records (dynamodb:LeadingKeys %s)', (fn, prefix) => {
+    const idempotencyTableId = stack.getLogicalId(stack.idempotencyTable.node.defaultChild as never);
+    const onTable = statementsOf(fn).filter((st) => JSON.stringify(st.Resource).includes(idempotencyTableId));
+    expect(onTable).toHaveLength(1);
+    expect((onTable[0] as any).Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [prefix] } });
+  });
+
+  it('grants GetSecretValue on exactly its own secret to each function that reads one', () => {
+    const secretsOf = (fn: keyof PaymentsStack['functions']) =>
+      JSON.stringify(statementsOf(fn).filter((st) => JSON.stringify(st.Action).includes('secretsmanager:')).map((st) => st.Resource));
+    for (const fn of ['checkout', 'refunds'] as const) {
+      expect(secretsOf(fn)).toContain(':secret:payments/dev/stripe-api-key-??????');
+      expect(secretsOf(fn)).not.toContain('stripe-webhook');
+    }
+    expect(secretsOf('webhooks')).toContain(':secret:payments/dev/stripe-webhook-??????');
+    expect(secretsOf('webhooks')).not.toContain('stripe-api-key');
+    expect(secretsOf('events')).toBe('[]');
+    expect(secretsOf('orders')).toBe('[]');
   });
 
   it('the webhook receiver can only send to the queue, and touches no table', () => {

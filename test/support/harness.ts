@@ -5,6 +5,7 @@ import Stripe from 'stripe';
 import { apiGatewayProxyEvent } from '../../local/api-gateway-event';
 import { createTables, LOCAL_TABLE_NAMES, startDynalite, type LocalDynamoDb } from '../../local/dynamodb';
 import { lambdaContext } from '../../local/lambda-context';
+import { LOCAL_APP_CLIENT_ID } from '../../local/token';
 import { startStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from '../../local/stripe-emulator/server';
 import { StripePaymentGateway } from '../../lambdas/shared/stripe-gateway';
 import { expectResponseInSpec } from './contract';
@@ -20,9 +21,9 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export function stripeClientFor(url: string, maxNetworkRetries = 0): Stripe {
+export function stripeClientFor(url: string, maxNetworkRetries = 0, apiKey = 'sk_test_harness'): Stripe {
   const { hostname, port } = new URL(url);
-  return new Stripe('sk_test_harness', { host: hostname, port, protocol: 'http', maxNetworkRetries, timeout: 5000 });
+  return new Stripe(apiKey, { host: hostname, port, protocol: 'http', maxNetworkRetries, timeout: 5000 });
 }
 
 /** dynalite with the real tables + the Stripe emulator, one pair per test file. */
@@ -76,7 +77,7 @@ export interface CallResult {
   body: any;
 }
 
-export const claimsOf = (tenantId: string, userId: string) => ({ 'custom:tenant_id': tenantId, sub: userId });
+export const claimsOf = (tenantId: string, userId: string) => ({ 'custom:tenant_id': tenantId, sub: userId, token_use: 'id', aud: LOCAL_APP_CLIENT_ID });
 export const ALICE = claimsOf('acme', 'alice');
 
 type Handler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;

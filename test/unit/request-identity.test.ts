@@ -36,14 +36,34 @@ describe('idempotencyKeyOf', () => {
 });
 
 describe('callerOf', () => {
+  // test/support/quiet-env.ts configures COGNITO_APP_CLIENT_IDS=local-client, as the local stack does.
+  const token = { token_use: 'id', aud: 'local-client' };
   it('takes tenant and user from the authorizer claims only', () => {
-    const withHeaders = event({ 'X-Tenant-Id': ['evil'] }, { 'custom:tenant_id': 'acme', sub: 'alice' });
+    const withHeaders = event({ 'X-Tenant-Id': ['evil'] }, { ...token, 'custom:tenant_id': 'acme', sub: 'alice' });
     expect(callerOf(withHeaders)).toEqual({ tenantId: 'acme', userId: 'alice' });
   });
 
   it.each([
     ['no claims', undefined],
-    ['no tenant', { sub: 'alice' }],
-    ['a tenant with odd characters', { sub: 'alice', 'custom:tenant_id': 'acme/../globex' }],
+    ['no tenant', { ...token, sub: 'alice' }],
+    ['a tenant with odd characters', { ...token, sub: 'alice', 'custom:tenant_id': 'acme/../globex' }],
+    ['an access token', { ...token, token_use: 'access', sub: 'alice', 'custom:tenant_id': 'acme' }],
+    ['no token_use', { aud: 'local-client', sub: 'alice', 'custom:tenant_id': 'acme' }],
+    ['an ID token of another app client', { ...token, aud: 'someone-elses-client', sub: 'alice', 'custom:tenant_id': 'acme' }],
+    ['no aud', { token_use: 'id', sub: 'alice', 'custom:tenant_id': 'acme' }],
   ])('answers 401 with %s', (_, claims) => expect(kindOf(() => callerOf(event({}, claims)))).toBe('unauthorized'));
+
+  it('accepts any of several configured app clients, and none when none is configured', () => {
+    const saved = process.env.COGNITO_APP_CLIENT_IDS;
+    try {
+      process.env.COGNITO_APP_CLIENT_IDS = 'web-client, mobile-client';
+      const claims = { token_use: 'id', aud: 'mobile-client', sub: 'alice', 'custom:tenant_id': 'acme' };
+      expect(callerOf(event({}, claims))).toEqual({ tenantId: 'acme', userId: 'alice' });
+      expect(kindOf(() => callerOf(event({}, { ...claims, aud: 'local-client' })))).toBe('unauthorized');
+      delete process.env.COGNITO_APP_CLIENT_IDS;
+      expect(kindOf(() => callerOf(event({}, claims)))).toBe('unauthorized');
+    } finally {
+      process.env.COGNITO_APP_CLIENT_IDS = saved;
+    }
+  });
 });

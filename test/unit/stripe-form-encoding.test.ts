@@ -25,3 +25,7 @@ it('decodes bracketed keys into nested objects and indexed arrays', () => {
 it('keeps objects whose keys are not a 0..n sequence as objects', () => {
   expect(decodeStripeForm('metadata[1]=a&metadata[3]=b')).toEqual({ metadata: { '1': 'a', '3': 'b' } });
 });
+
+it('appends empty-bracket keys (curl -d "a[]=x"), as Stripe reads them', () => {
+  expect(decodeStripeForm('enabled_events[]=refund.created&url=u&enabled_events[]=refund.failed')).toEqual({ enabled_events: ['refund.created', 'refund.failed'], url: 'u' });
+});
