@@ -3,6 +3,8 @@ import { ClientAttributes, StringAttribute, UserPool, type IUserPool } from 'aws
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -47,7 +49,7 @@ export class PaymentsStack extends Stack {
   readonly api: PaymentsApi;
   readonly idempotencyTable: Table;
   readonly ordersTable: Table;
-  readonly functions: Record<HandlerName | 'events', PaymentsFunction>;
+  readonly functions: Record<HandlerName | 'events' | 'recovery', PaymentsFunction>;
   readonly events: ProcessedQueue;
   readonly operations: Operations;
   readonly encryptionKey?: Key;
@@ -102,7 +104,8 @@ export class PaymentsStack extends Stack {
       environment: { ...shared.tables, ...callers, ...stripeApi, REFUND_IDEMPOTENCY_TTL_SECONDS: String(config.refundIdempotencyTtlSeconds) },
     });
     this.allowIdempotency(refunds, IDEMPOTENCY_KEY_PREFIXES.refunds);
-    this.allow(refunds, this.ordersTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    // Every order write is one PutItem conditional on the version the rule saw (order-store.ts).
+    this.allow(refunds, this.ordersTable, ['dynamodb:GetItem', 'dynamodb:PutItem']);
     this.allowSecret(refunds, config.stripeApiKeySecretName);
 
     const processorTimeout = Duration.seconds(30);
@@ -111,17 +114,36 @@ export class PaymentsStack extends Stack {
       handlerFolder: 'events',
       timeout: processorTimeout,
       reservedConcurrentExecutions: config.processorReservedConcurrency,
-      environment: { ...shared.tables, STRIPE_EVENT_IDEMPOTENCY_TTL_SECONDS: String(config.stripeEventIdempotencyTtlSeconds) },
+      environment: { ...shared.tables, ...stripeApi, STRIPE_EVENT_IDEMPOTENCY_TTL_SECONDS: String(config.stripeEventIdempotencyTtlSeconds) },
     });
     this.events = new ProcessedQueue(this, 'StripeEvents', { consumerTimeout: processorTimeout, maxReceiveCount: config.maxReceiveCount, encryptionKey: this.encryptionKey });
+    // Reads at Stripe (an early refund's order, an oversized event by id) and, when Stripe is
+    // rate limiting, the event goes back on its own queue with a delay instead of to the DLQ.
+    processor.addEnvironment('EVENTS_QUEUE_URL', this.events.queue.queueUrl);
+    processor.addToRolePolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.events.queue.queueArn] }));
+    this.allowSecret(processor, config.stripeApiKeySecretName);
     // MaximumConcurrency: a webhook storm drains at a bounded rate instead of taking the
     // account's concurrency from checkout and refunds; the queue holds the rest.
     processor.addEventSource(
       new SqsEventSource(this.events.queue, { batchSize: 10, maxBatchingWindow: Duration.seconds(1), reportBatchItemFailures: true, maxConcurrency: config.processorMaxConcurrency }),
     );
     this.allowIdempotency(processor, IDEMPOTENCY_KEY_PREFIXES.events);
-    this.allow(processor, this.ordersTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    this.allow(processor, this.ordersTable, ['dynamodb:GetItem', 'dynamodb:PutItem']);
     processor.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${this.ordersTable.tableArn}/index/${ordersTable.paymentIntentIndex}`] }));
+
+    // Resolves unknown outcomes from Stripe: reservations and pending sessions (recovery/create-recovery.ts).
+    const recoveryTimeout = Duration.minutes(5);
+    const recovery = new PaymentsFunction(this, 'RecoveryFunction', {
+      ...shared,
+      handlerFolder: 'recovery',
+      timeout: recoveryTimeout,
+      reservedConcurrentExecutions: 1, // one run at a time; a slow run is never overlapped by the next
+      environment: { ORDERS_TABLE_NAME: this.ordersTable.tableName, ...stripeClientEnvironment(recoveryTimeout), STRIPE_API_KEY_SECRET_NAME: config.stripeApiKeySecretName, RECOVERY_GRACE_SECONDS: '600' },
+    });
+    this.allow(recovery, this.ordersTable, ['dynamodb:GetItem', 'dynamodb:PutItem']);
+    recovery.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Scan'], resources: [`${this.ordersTable.tableArn}/index/${ordersTable.recoveryIndex}`] }));
+    this.allowSecret(recovery, config.stripeApiKeySecretName);
+    new Rule(this, 'RecoverySchedule', { schedule: Schedule.rate(Duration.minutes(5)), targets: [new LambdaFunction(recovery, { retryAttempts: 0 })] });
 
     const webhooks = new PaymentsFunction(this, 'WebhooksFunction', {
       ...shared,
@@ -132,7 +154,7 @@ export class PaymentsStack extends Stack {
     this.allowKey(webhooks, ['kms:GenerateDataKey', 'kms:Decrypt']);
     this.allowSecret(webhooks, config.stripeWebhookSecretName);
 
-    this.functions = { checkout, orders, refunds, webhooks, events: processor };
+    this.functions = { checkout, orders, refunds, webhooks, events: processor, recovery };
     for (const fn of Object.values(this.functions)) {
       Validations.of(fn).acknowledge({ id: 'AwsSolutions-L1', reason: 'Pinned to Node.js 22 on purpose: the runtime the code is tested on (with Node 20 locally); upgrades are a deliberate change.' });
       Validations.of(fn.role!).acknowledge({

@@ -45,7 +45,11 @@ describe('tables', () => {
     template.hasResource('AWS::DynamoDB::Table', {
       Properties: Match.objectLike({
         KeySchema: [{ AttributeName: 'orderId', KeyType: 'HASH' }],
-        GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'byPaymentIntent', KeySchema: [{ AttributeName: 'paymentIntentId', KeyType: 'HASH' }] })],
+        GlobalSecondaryIndexes: [
+          Match.objectLike({ IndexName: 'byPaymentIntent', KeySchema: [{ AttributeName: 'paymentIntentId', KeyType: 'HASH' }] }),
+          // Sparse: only orders waiting on Stripe carry recoveryDue (the recovery function's work list).
+          Match.objectLike({ IndexName: 'byRecoveryDue', KeySchema: [{ AttributeName: 'recoveryDue', KeyType: 'HASH' }], Projection: { ProjectionType: 'KEYS_ONLY' } }),
+        ],
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       }),
       DeletionPolicy: 'Retain',
@@ -61,7 +65,7 @@ describe('tables', () => {
 describe('functions', () => {
   it('run Node.js 22 on arm64, with X-Ray and an explicit log group', () => {
     const functions = Object.values(resources('AWS::Lambda::Function')).filter((f) => f.Properties.Handler === 'index.handler');
-    expect(functions).toHaveLength(5);
+    expect(functions).toHaveLength(6);
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' } });
       expect(fn.Properties.LoggingConfig.LogGroup).toBeDefined();
@@ -240,12 +244,13 @@ describe('least privilege', () => {
   it.each([
     ['checkout', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:PutItem', ...SECRET, ...XRAY, ...LOGS]],
     ['orders', ['dynamodb:GetItem', ...XRAY, ...LOGS]],
-    ['refunds', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...SECRET, ...XRAY, ...LOGS]],
+    ['refunds', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:PutItem', ...SECRET, ...XRAY, ...LOGS]],
     ['webhooks', ['sqs:SendMessage', ...SECRET, ...XRAY, ...LOGS]],
     [
       'events',
-      [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', ...XRAY, ...LOGS],
+      [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:SendMessage', ...SECRET, ...XRAY, ...LOGS],
     ],
+    ['recovery', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Scan', ...SECRET, ...XRAY, ...LOGS]],
   ] as const)('%s gets exactly the actions it uses', (fn, expected) => {
     expect(actionsOf(fn)).toEqual([...expected].sort());
   });
@@ -287,14 +292,22 @@ describe('least privilege', () => {
   it('grants GetSecretValue on exactly its own secret to each function that reads one', () => {
     const secretsOf = (fn: keyof PaymentsStack['functions']) =>
       JSON.stringify(statementsOf(fn).filter((st) => JSON.stringify(st.Action).includes('secretsmanager:')).map((st) => st.Resource));
-    for (const fn of ['checkout', 'refunds'] as const) {
+    for (const fn of ['checkout', 'refunds', 'events', 'recovery'] as const) {
       expect(secretsOf(fn)).toContain(':secret:payments/dev/stripe-api-key-??????');
       expect(secretsOf(fn)).not.toContain('stripe-webhook');
     }
     expect(secretsOf('webhooks')).toContain(':secret:payments/dev/stripe-webhook-??????');
     expect(secretsOf('webhooks')).not.toContain('stripe-api-key');
-    expect(secretsOf('events')).toBe('[]');
     expect(secretsOf('orders')).toBe('[]');
+  });
+
+  it('the recovery function runs every 5 minutes, one run at a time, and scans only its sparse index', () => {
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)', State: 'ENABLED' });
+    const recoveryId = stack.getLogicalId(stack.functions.recovery.node.defaultChild as never);
+    expect(resources('AWS::Lambda::Function')[recoveryId].Properties).toMatchObject({ ReservedConcurrentExecutions: 1, Timeout: 300 });
+    const scan = statementsOf('recovery').filter((st) => JSON.stringify(st.Action).includes('dynamodb:Scan'));
+    expect(scan).toHaveLength(1);
+    expect(JSON.stringify(scan[0].Resource)).toContain('/index/byRecoveryDue');
   });
 
   it('the webhook receiver can only send to the queue, and touches no table', () => {
