@@ -9,11 +9,18 @@ const project = (name, extra = {}) => ({
   ...extra,
 });
 
+// One DynamoDB Local JVM for both projects that need a database (test/support/dynamodb.ts).
+const sharedDynamoDb = {
+  globalSetup: '<rootDir>/test/support/dynamodb-global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/dynamodb-global-teardown.ts',
+};
+
 module.exports = {
   projects: [
     project('unit'),
-    project('integration', { slowTestThreshold: 30 }),
+    // DynamoDB Local answers over HTTP from a JVM: slower per call than dynalite in-process.
+    project('integration', { slowTestThreshold: 30, testTimeout: 30_000, ...sharedDynamoDb }),
     project('infra'),
-    project('e2e'),
+    project('e2e', sharedDynamoDb),
   ],
 };

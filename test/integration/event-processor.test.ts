@@ -1,7 +1,8 @@
 import { createEventProcessor } from '../../lambdas/events/create-event-processor';
 import type { Order } from '../../lambdas/domain/order';
 import { DynamoDbOrderStore } from '../../lambdas/shared/order-store';
-import { createTables, startDynalite, type LocalDynamoDb } from '../../local/dynamodb';
+import { createTables, type LocalDynamoDb } from '../../local/dynamodb';
+import { testDynamoDb } from '../support/dynamodb';
 import { lambdaContext } from '../../local/lambda-context';
 import * as stripe from '../../local/stripe-emulator/stripe-objects';
 import { pendingOrder, sqsEvent } from '../support/orders';
@@ -12,7 +13,7 @@ let store: DynamoDbOrderStore;
 let processor: ReturnType<typeof createEventProcessor>;
 
 beforeAll(async () => {
-  db = await startDynalite();
+  db = await testDynamoDb();
   await createTables(db.client);
   store = new DynamoDbOrderStore(db.client, TABLES.orders);
   processor = createEventProcessor({ dynamoDb: db.client, ordersTableName: TABLES.orders, idempotencyTableName: TABLES.idempotency });
