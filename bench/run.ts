@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import Stripe from 'stripe';
 import { ESM_REQUIRE_BANNER } from '../lib/constructs/payments-function';
 import { apiGatewayProxyEvent } from '../local/api-gateway-event';
-import { createTables, LOCAL_CREDENTIALS, LOCAL_TABLE_NAMES, startDynalite } from '../local/dynamodb';
+import { chooseDynamoDbBackend, createTables, LOCAL_CREDENTIALS, LOCAL_TABLE_NAMES, startLocalDynamoDb, type DynamoDbBackend } from '../local/dynamodb';
 import { lambdaContext } from '../local/lambda-context';
 import { QueuePoller } from '../local/queue-poller';
 import { startSqsEmulator } from '../local/sqs-emulator/server';
@@ -45,10 +45,15 @@ async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promi
   await Promise.all(Array.from({ length: concurrency }, async () => { while (next < items.length) await work(items[next++]); }));
 }
 
+/** What each backend reported itself as, e.g. "DynamoDB Local 3.3.0", for the report's header. */
+const databaseDescriptions: Partial<Record<DynamoDbBackend, string>> = {};
+
 /** 1. AWS and Stripe calls per operation, counted with SDK middleware and the emulator's log. */
-async function callsPerOperation() {
-  section('calls per operation');
-  const db = await startDynalite();
+async function callsPerOperation(backend: DynamoDbBackend) {
+  section(`calls per operation (${backend})`);
+  clearCaches(); // a cold container for every backend
+  const db = await startLocalDynamoDb({ backend });
+  databaseDescriptions[backend] = db.description;
   await createTables(db.client);
   const sqsEmulator = await startSqsEmulator();
   const stripeEmulator = await startStripeEmulator();
@@ -57,7 +62,7 @@ async function callsPerOperation() {
     (client as DynamoDBClient).middlewareStack.add((next) => async (args) => { counts.set(service, (counts.get(service) ?? 0) + 1); return next(args); }, { step: 'initialize', name: `count-${service}` });
     return client;
   };
-  const dynamoDb = counted(new DynamoDBClient({ endpoint: db.endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS }), 'DynamoDB');
+  const dynamoDb = counted(db.newClient(), 'DynamoDB');
   const sqs = counted(new SQSClient({ endpoint: sqsEmulator.url, region: 'us-east-1', credentials: LOCAL_CREDENTIALS }), 'SQS');
   // Secrets Manager as deployed: the handlers' own Powertools cache in front of a (mocked) service.
   const secretsManager = mockClient(SecretsManagerClient);
@@ -207,11 +212,11 @@ async function webhookLatency(samples = 400) {
 }
 
 /** 4. Processor drain rate with batch size 10 and 1: the same events, fresh tables each time. */
-async function drainRates(eventsPerRun = 600) {
+async function drainRates(backend: DynamoDbBackend, eventsPerRun = 600) {
   section('processor drain rate');
   const results: Record<string, number> = {};
   for (const batchSize of [10, 1]) {
-    const db = await startDynalite();
+    const db = await startLocalDynamoDb({ backend });
     await createTables(db.client);
     const sqsEmulator = await startSqsEmulator();
     const sqs = new SQSClient({ endpoint: sqsEmulator.url, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
@@ -250,9 +255,9 @@ async function drainRates(eventsPerRun = 600) {
 }
 
 /** 5. Distinct checkouts and replays per second through the local stack's HTTP API. */
-async function throughput(requests = 600, concurrency = 16) {
+async function throughput(backend: DynamoDbBackend, requests = 600, concurrency = 16) {
   section('HTTP throughput');
-  const stack = await startLocalStack({ ports: { api: 0, stripe: 0, sqs: 0, dynamodb: 0 }, webhookSecret: 'whsec_bench', deliverWebhooks: false });
+  const stack = await startLocalStack({ dynamoDbBackend: backend, ports: { api: 0, stripe: 0, sqs: 0, dynamodb: 0 }, webhookSecret: 'whsec_bench', deliverWebhooks: false });
   const { hostname, port } = new URL(stack.stripeUrl!);
   const stripe = new Stripe('sk_test_bench', { host: hostname, port, protocol: 'http' });
   const price = await stripe.prices.create({ currency: 'eur', unit_amount: 1000, product_data: { name: 'Bench' } });
@@ -278,6 +283,19 @@ function markdown(report: any): string {
   const calls = Object.entries(report.callsPerOperation as Record<string, Record<string, number>>)
     .map(([op, c]) => `| ${op} | ${c.DynamoDB} | ${c.SQS} | ${c.SecretsManager} | ${c.Stripe} |`)
     .join('\n');
+  // The other backend's DynamoDB counts, where they differ: dynalite ignores
+  // ReturnValuesOnConditionCheckFailure, so Powertools follows a failed lock with a GetItem there.
+  const other = report.callsPerOperationOnOtherBackend as { backend: string; rows: Record<string, Record<string, number>> } | undefined;
+  const differences = other
+    ? Object.entries(other.rows)
+        .filter(([op, c]) => c.DynamoDB !== report.callsPerOperation[op]?.DynamoDB)
+        .map(([op, c]) => `${op} ${c.DynamoDB}`)
+    : [];
+  const footnote = !other
+    ? ''
+    : differences.length === 0
+      ? `\n\nOn ${other.backend} every count is the same.`
+      : `\n\nOn ${other.backend} the DynamoDB calls differ: ${differences.join(', ')}. dynalite does not implement \`ReturnValuesOnConditionCheckFailure\`, so after a failed conditional write Powertools (and our order store) read the item with a GetItem that DynamoDB makes unnecessary.`;
   const bundleRows = Object.entries(report.bundles as Record<string, any>)
     .map(([name, b]) => `| ${name} | ${(b.bytes / 1024).toFixed(0)} KiB | ${b.bytesRatio}× | ${b.coldImportMs} ms | ${b.importRatio}× |`)
     .join('\n');
@@ -286,15 +304,13 @@ function markdown(report: any): string {
   const t = report.throughput;
   return `# Benchmarks
 
-Taken ${report.takenAt} on ${report.machine.cpu} (${report.machine.cores} cores, ${report.machine.memoryGiB} GiB), Node ${report.machine.node}, against the local stack (dynalite, the SQS and Stripe emulators). Absolute times belong to this machine; ratios compare two things measured in the same run.
+Taken ${report.takenAt} on ${report.machine.cpu} (${report.machine.cores} cores, ${report.machine.memoryGiB} GiB), Node ${report.machine.node}, against the local stack (${report.database}, the SQS and Stripe emulators). Absolute times belong to this machine; ratios compare two things measured in the same run.
 
 ## Calls per operation
 
 | operation | DynamoDB | SQS | Secrets Manager | Stripe |
 |---|---|---|---|---|
-${calls}
-
-dynalite does not implement \`ReturnValuesOnConditionCheckFailure\`, so Powertools follows a failed lock with a GetItem there: a replay or an in-flight duplicate costs one DynamoDB call less on DynamoDB itself.
+${calls}${footnote}
 
 ## Bundles (minified ESM, as deployed) and cold import
 
@@ -328,14 +344,21 @@ ${bundleRows}
 }
 
 async function main() {
+  const { backend, notice } = chooseDynamoDbBackend();
+  if (notice) console.warn(notice);
+  const otherBackend: DynamoDbBackend | undefined = backend === 'dynamodb-local' ? 'dynalite' : undefined;
+  const takenAt = new Date().toISOString();
+  const calls = await callsPerOperation(backend);
   const report = {
-    takenAt: new Date().toISOString(),
+    takenAt,
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
-    callsPerOperation: await callsPerOperation(),
+    database: databaseDescriptions[backend],
+    callsPerOperation: calls,
+    callsPerOperationOnOtherBackend: otherBackend && { backend: otherBackend, rows: await callsPerOperation(otherBackend) },
     bundles: await bundles(),
     webhookLatency: await webhookLatency(),
-    drain: await drainRates(),
-    throughput: await throughput(),
+    drain: await drainRates(backend),
+    throughput: await throughput(backend),
   };
   writeFileSync(path.join(ROOT, 'bench-report.json'), `${JSON.stringify(report, null, 2)}\n`);
   const text = markdown(report);
