@@ -140,8 +140,11 @@ async function waitUntilServing(endpoint: string, exited: Promise<number | null>
 
 async function stopProcess(child: ChildProcess, exited: Promise<number | null>, jvmPid: () => number | undefined): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
+  child.ref(); // a caller awaiting stop() must not see its event loop run dry and exit midway
   child.stdin!.end(); // the watchdog kills the JVM and waits for it
-  const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 10_000).unref())]);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), 10_000)))]);
+  clearTimeout(timer);
   if (!timedOut) return;
   const pid = jvmPid();
   if (pid) {
