@@ -66,7 +66,8 @@ async function callsPerOperation(backend: DynamoDbBackend) {
   const sqs = counted(new SQSClient({ endpoint: sqsEmulator.url, region: 'us-east-1', credentials: LOCAL_CREDENTIALS }), 'SQS');
   // Secrets Manager as deployed: the handlers' own Powertools cache in front of a (mocked) service.
   const secretsManager = mockClient(SecretsManagerClient);
-  secretsManager.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ apiKey: 'sk_test_bench', webhookSigningSecret: 'whsec_bench' }) });
+  // A key per run: the gateway caches one Stripe client per key, bound to this run's emulator.
+  secretsManager.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ apiKey: `sk_test_bench_${backend.replace('-', '_')}`, webhookSigningSecret: 'whsec_bench' }) });
   delete process.env.STRIPE_SECRET_KEY;
   process.env.STRIPE_SECRET_NAME = 'payments/stripe';
   process.env.STRIPE_API_BASE = stripeEmulator.url;
@@ -295,7 +296,7 @@ function markdown(report: any): string {
     ? ''
     : differences.length === 0
       ? `\n\nOn ${other.backend} every count is the same.`
-      : `\n\nOn ${other.backend} the DynamoDB calls differ: ${differences.join(', ')}. dynalite does not implement \`ReturnValuesOnConditionCheckFailure\`, so after a failed conditional write Powertools (and our order store) read the item with a GetItem that DynamoDB makes unnecessary.`;
+      : `\n\nOn ${other.backend} the DynamoDB calls differ: ${differences.join(', ')}. dynalite does not implement \`ReturnValuesOnConditionCheckFailure\`, so Powertools follows a failed idempotency lock with a GetItem there, which DynamoDB makes unnecessary.`;
   const bundleRows = Object.entries(report.bundles as Record<string, any>)
     .map(([name, b]) => `| ${name} | ${(b.bytes / 1024).toFixed(0)} KiB | ${b.bytesRatio}× | ${b.coldImportMs} ms | ${b.importRatio}× |`)
     .join('\n');
