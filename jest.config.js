@@ -18,8 +18,7 @@ const sharedDynamoDb = {
 module.exports = {
   projects: [
     project('unit'),
-    // DynamoDB Local answers over HTTP from a JVM: slower per call than dynalite in-process.
-    project('integration', { slowTestThreshold: 30, testTimeout: 30_000, ...sharedDynamoDb }),
+    project('integration', { slowTestThreshold: 30, setupFilesAfterEnv: ['<rootDir>/test/support/database-test-timeout.ts'], ...sharedDynamoDb }),
     project('infra'),
     project('e2e', sharedDynamoDb),
   ],
