@@ -11,11 +11,17 @@ const project = (name, extra = {}) => ({
   ...extra,
 });
 
+// One DynamoDB Local JVM for both projects that need a database (test/support/dynamodb.ts).
+const sharedDynamoDb = {
+  globalSetup: '<rootDir>/test/support/dynamodb-global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/dynamodb-global-teardown.ts',
+};
+
 module.exports = {
   projects: [
     project('unit'),
-    project('integration', { slowTestThreshold: 30 }),
+    project('integration', { slowTestThreshold: 30, setupFilesAfterEnv: ['<rootDir>/test/support/database-test-timeout.ts'], ...sharedDynamoDb }),
     project('infra'),
-    project('e2e'),
+    project('e2e', sharedDynamoDb),
   ],
 };

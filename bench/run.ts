@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import Stripe from 'stripe';
 import { ESM_REQUIRE_BANNER } from '../lib/constructs/payments-function';
 import { apiGatewayProxyEvent } from '../local/api-gateway-event';
-import { createTables, LOCAL_CREDENTIALS, LOCAL_TABLE_NAMES, startDynalite } from '../local/dynamodb';
+import { chooseDynamoDbBackend, createTables, LOCAL_CREDENTIALS, LOCAL_TABLE_NAMES, startLocalDynamoDb, type DynamoDbBackend } from '../local/dynamodb';
 import { lambdaContext } from '../local/lambda-context';
 import { QueuePoller } from '../local/queue-poller';
 import { startSqsEmulator } from '../local/sqs-emulator/server';
@@ -45,10 +45,15 @@ async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promi
   await Promise.all(Array.from({ length: concurrency }, async () => { while (next < items.length) await work(items[next++]); }));
 }
 
+/** What each backend reported itself as, e.g. "DynamoDB Local 3.3.0", for the report's header. */
+const databaseDescriptions: Partial<Record<DynamoDbBackend, string>> = {};
+
 /** 1. AWS and Stripe calls per operation, counted with SDK middleware and the emulator's log. */
-async function callsPerOperation() {
-  section('calls per operation');
-  const db = await startDynalite();
+async function callsPerOperation(backend: DynamoDbBackend) {
+  section(`calls per operation (${backend})`);
+  clearCaches(); // a cold container for every backend
+  const db = await startLocalDynamoDb({ backend });
+  databaseDescriptions[backend] = db.description;
   await createTables(db.client);
   const sqsEmulator = await startSqsEmulator();
   const stripeEmulator = await startStripeEmulator();
@@ -57,11 +62,12 @@ async function callsPerOperation() {
     (client as DynamoDBClient).middlewareStack.add((next) => async (args) => { counts.set(service, (counts.get(service) ?? 0) + 1); return next(args); }, { step: 'initialize', name: `count-${service}` });
     return client;
   };
-  const dynamoDb = counted(new DynamoDBClient({ endpoint: db.endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS }), 'DynamoDB');
+  const dynamoDb = counted(db.newClient(), 'DynamoDB');
   const sqs = counted(new SQSClient({ endpoint: sqsEmulator.url, region: 'us-east-1', credentials: LOCAL_CREDENTIALS }), 'SQS');
   // Secrets Manager as deployed: the handlers' own Powertools cache in front of a (mocked) service.
   const secretsManager = mockClient(SecretsManagerClient);
-  secretsManager.on(GetSecretValueCommand, { SecretId: 'payments/bench/stripe-api-key' }).resolves({ SecretString: JSON.stringify({ apiKey: 'sk_test_bench' }) });
+  // A key per run: the gateway caches one Stripe client per key, bound to this run's emulator.
+  secretsManager.on(GetSecretValueCommand, { SecretId: 'payments/bench/stripe-api-key' }).resolves({ SecretString: JSON.stringify({ apiKey: `sk_test_bench_${backend.replace('-', '_')}` }) });
   secretsManager.on(GetSecretValueCommand, { SecretId: 'payments/bench/stripe-webhook' }).resolves({ SecretString: JSON.stringify({ signingSecrets: ['whsec_bench'] }) });
   for (const name of ['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET']) delete process.env[name];
   process.env.STRIPE_API_KEY_SECRET_NAME = 'payments/bench/stripe-api-key';
@@ -83,11 +89,11 @@ async function callsPerOperation() {
   const gateway = new StripePaymentGateway();
   let release: () => void = () => undefined;
   let gate: Promise<void> | undefined;
-  const gatedGateway = { ...gateway, createCheckoutSession: async (...args: Parameters<typeof gateway.createCheckoutSession>) => { await gate; return gateway.createCheckoutSession(...args); }, createRefund: gateway.createRefund.bind(gateway) };
+  const gatedGateway = Object.assign(Object.create(gateway) as typeof gateway, { createCheckoutSession: async (...args: Parameters<typeof gateway.createCheckoutSession>) => { await gate; return gateway.createCheckoutSession(...args); } });
   const checkout = createCheckoutHandler({ ...tables, gateway: gatedGateway });
   const refunds = createRefundsHandler({ ...tables, gateway });
   const webhooks = createWebhookHandler({ sqs, queueUrl: queueUrl!, webhookSigningSecrets });
-  const processor = createEventProcessor(tables);
+  const processor = createEventProcessor({ ...tables, stripe: gateway });
 
   const stripe = new Stripe('sk_test_bench', { host: '127.0.0.1', port: new URL(stripeEmulator.url).port, protocol: 'http' });
   const price = await stripe.prices.create({ currency: 'eur', unit_amount: 1000, product_data: { name: 'Bench' } });
@@ -209,11 +215,11 @@ async function webhookLatency(samples = 400) {
 }
 
 /** 4. Processor drain rate with batch size 10 and 1: the same events, fresh tables each time. */
-async function drainRates(eventsPerRun = 600) {
+async function drainRates(backend: DynamoDbBackend, eventsPerRun = 600) {
   section('processor drain rate');
   const results: Record<string, number> = {};
   for (const batchSize of [10, 1]) {
-    const db = await startDynalite();
+    const db = await startLocalDynamoDb({ backend });
     await createTables(db.client);
     const sqsEmulator = await startSqsEmulator();
     const sqs = new SQSClient({ endpoint: sqsEmulator.url, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
@@ -226,14 +232,16 @@ async function drainRates(eventsPerRun = 600) {
     for (let i = 0; i < eventsPerRun; i++) {
       const orderId = `ord_${randomUUID().replace(/-/g, '')}`;
       const now = new Date().toISOString();
-      await store.createOrder({ orderId, tenantId: 't', userId: 'u', paymentStatus: 'pending', currency: 'eur', amountTotal: 1000, amountRefunded: 0, amountRefundable: 0, checkoutSessionId: `cs_${i}`, checkoutUrl: null, stripeIdempotencyKey: 'k', disputed: false, refunds: {}, createdAt: now, updatedAt: now });
-      const session = { ...stripeObjects.checkoutSession({ amountTotal: 1000, currency: 'eur', successUrl: 'https://s.example', cancelUrl: null, clientReferenceId: orderId, customerEmail: null, metadata: { orderId }, paymentUrlBase: 'http://x' }), status: 'complete', payment_status: 'paid', payment_intent: `pi_${i}` };
+      const session = { ...stripeObjects.checkoutSession({ amountTotal: 1000, currency: 'eur', successUrl: 'https://s.example', cancelUrl: null, clientReferenceId: orderId, customerEmail: null, metadata: { orderId, tenantId: 't' }, paymentUrlBase: 'http://x' }), status: 'complete', payment_status: 'paid', payment_intent: `pi_${i}` };
+      await store.createOrder({ orderId, tenantId: 't', userId: 'u', version: 1, paymentStatus: 'pending', currency: 'eur', amountTotal: 1000, checkoutSessionId: session.id, checkoutUrl: null, stripeIdempotencyKey: 'k', requestFingerprint: 'f', refunds: {}, reservations: {}, disputes: {}, anomalies: [], createdAt: now, updatedAt: now });
       bodies.push(JSON.stringify(stripeObjects.event('checkout.session.completed', session, { id: null, idempotencyKey: null })));
     }
     for (let i = 0; i < bodies.length; i += 10) {
       await sqs.send(new SendMessageBatchCommand({ QueueUrl, Entries: bodies.slice(i, i + 10).map((MessageBody, j) => ({ Id: String(j), MessageBody })) }));
     }
-    const handler = createEventProcessor({ dynamoDb: db.client, ordersTableName: LOCAL_TABLE_NAMES.orders, idempotencyTableName: LOCAL_TABLE_NAMES.idempotency });
+    const { StripePaymentGateway } = await import('../lambdas/shared/stripe-gateway');
+    // These events need no Stripe read (each order's own session completing); a read would fail the bench.
+    const handler = createEventProcessor({ dynamoDb: db.client, ordersTableName: LOCAL_TABLE_NAMES.orders, idempotencyTableName: LOCAL_TABLE_NAMES.idempotency, stripe: new StripePaymentGateway(async () => { throw new Error('no Stripe in the drain bench'); }) });
     const started = performance.now();
     const poller = new QueuePoller({ sqs, queueUrl: QueueUrl!, queueArn: Attributes!.QueueArn!, handler, batchSize, concurrency: 1 });
     poller.start();
@@ -252,9 +260,9 @@ async function drainRates(eventsPerRun = 600) {
 }
 
 /** 5. Distinct checkouts and replays per second through the local stack's HTTP API. */
-async function throughput(requests = 600, concurrency = 16) {
+async function throughput(backend: DynamoDbBackend, requests = 600, concurrency = 16) {
   section('HTTP throughput');
-  const stack = await startLocalStack({ ports: { api: 0, stripe: 0, sqs: 0, dynamodb: 0 }, webhookSecret: 'whsec_bench', deliverWebhooks: false });
+  const stack = await startLocalStack({ dynamoDbBackend: backend, ports: { api: 0, stripe: 0, sqs: 0, dynamodb: 0 }, webhookSecret: 'whsec_bench', deliverWebhooks: false });
   const { hostname, port } = new URL(stack.stripeUrl!);
   const stripe = new Stripe('sk_test_bench', { host: hostname, port, protocol: 'http' });
   const price = await stripe.prices.create({ currency: 'eur', unit_amount: 1000, product_data: { name: 'Bench' } });
@@ -280,6 +288,19 @@ function markdown(report: any): string {
   const calls = Object.entries(report.callsPerOperation as Record<string, Record<string, number>>)
     .map(([op, c]) => `| ${op} | ${c.DynamoDB} | ${c.SQS} | ${c.SecretsManager} | ${c.Stripe} |`)
     .join('\n');
+  // The other backend's DynamoDB counts, where they differ: dynalite ignores
+  // ReturnValuesOnConditionCheckFailure, so Powertools follows a failed lock with a GetItem there.
+  const other = report.callsPerOperationOnOtherBackend as { backend: string; rows: Record<string, Record<string, number>> } | undefined;
+  const differences = other
+    ? Object.entries(other.rows)
+        .filter(([op, c]) => c.DynamoDB !== report.callsPerOperation[op]?.DynamoDB)
+        .map(([op, c]) => `${op} ${c.DynamoDB}`)
+    : [];
+  const footnote = !other
+    ? ''
+    : differences.length === 0
+      ? `\n\nOn ${other.backend} every count is the same.`
+      : `\n\nOn ${other.backend} the DynamoDB calls differ: ${differences.join(', ')}. dynalite does not implement \`ReturnValuesOnConditionCheckFailure\`, so Powertools follows a failed idempotency lock with a GetItem there, which DynamoDB makes unnecessary.`;
   const bundleRows = Object.entries(report.bundles as Record<string, any>)
     .map(([name, b]) => `| ${name} | ${(b.bytes / 1024).toFixed(0)} KiB | ${b.bytesRatio}× | ${b.coldImportMs} ms | ${b.importRatio}× |`)
     .join('\n');
@@ -288,15 +309,13 @@ function markdown(report: any): string {
   const t = report.throughput;
   return `# Benchmarks
 
-Taken ${report.takenAt} on ${report.machine.cpu} (${report.machine.cores} cores, ${report.machine.memoryGiB} GiB), Node ${report.machine.node}, against the local stack (dynalite, the SQS and Stripe emulators). Absolute times belong to this machine; ratios compare two things measured in the same run.
+Taken ${report.takenAt} on ${report.machine.cpu} (${report.machine.cores} cores, ${report.machine.memoryGiB} GiB), Node ${report.machine.node}, against the local stack (${report.database}, the SQS and Stripe emulators). Absolute times belong to this machine; ratios compare two things measured in the same run.
 
 ## Calls per operation
 
 | operation | DynamoDB | SQS | Secrets Manager | Stripe |
 |---|---|---|---|---|
-${calls}
-
-dynalite does not implement \`ReturnValuesOnConditionCheckFailure\`, so Powertools follows a failed lock with a GetItem there: a replay or an in-flight duplicate costs one DynamoDB call less on DynamoDB itself.
+${calls}${footnote}
 
 ## Bundles (minified ESM, as deployed) and cold import
 
@@ -330,14 +349,21 @@ ${bundleRows}
 }
 
 async function main() {
+  const { backend, notice } = chooseDynamoDbBackend();
+  if (notice) console.warn(notice);
+  const otherBackend: DynamoDbBackend | undefined = backend === 'dynamodb-local' ? 'dynalite' : undefined;
+  const takenAt = new Date().toISOString();
+  const calls = await callsPerOperation(backend);
   const report = {
-    takenAt: new Date().toISOString(),
+    takenAt,
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
-    callsPerOperation: await callsPerOperation(),
+    database: databaseDescriptions[backend],
+    callsPerOperation: calls,
+    callsPerOperationOnOtherBackend: otherBackend && { backend: otherBackend, rows: await callsPerOperation(otherBackend) },
     bundles: await bundles(),
     webhookLatency: await webhookLatency(),
-    drain: await drainRates(),
-    throughput: await throughput(),
+    drain: await drainRates(backend),
+    throughput: await throughput(backend),
   };
   writeFileSync(path.join(ROOT, 'bench-report.json'), `${JSON.stringify(report, null, 2)}\n`);
   const text = markdown(report);

@@ -4,7 +4,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import Stripe from 'stripe';
-import { LOCAL_CREDENTIALS, LOCAL_TABLE_NAMES } from '../local/dynamodb';
+import { LOCAL_CREDENTIALS, LOCAL_TABLE_NAMES, type LocalDynamoDb } from '../local/dynamodb';
 import { startLocalStack, type LocalStack } from '../local/stack';
 import { signatureHeader } from '../local/stripe-emulator/webhook-delivery';
 import type { StripeObject } from '../local/stripe-emulator/stripe-objects';
@@ -26,6 +26,8 @@ export interface StormOptions {
   duplicateRate?: number;
   reorderRate?: number;
   poisonRate?: number;
+  /** A database already running (the tests' shared DynamoDB Local); @default DYNAMODB_BACKEND's */
+  dynamoDb?: LocalDynamoDb;
   /** Progress and the final table; silent when undefined. */
   log?: (text: string) => void;
   /** Redraws a progress line (a TTY's \r); silent when undefined. */
@@ -33,6 +35,8 @@ export interface StormOptions {
 }
 
 export interface StormReport {
+  /** The orders table's database, e.g. "DynamoDB Local 3.3.0". */
+  database: string;
   orders: number;
   baseEvents: number;
   delivered: number;
@@ -119,6 +123,7 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
   const baseTarget = Math.max(1, Math.round(options.events / (1 + rates.duplicate + rates.poison)));
 
   const stack: LocalStack = await startLocalStack({
+    dynamoDb: options.dynamoDb,
     ports: { api: 0, stripe: 0, sqs: 0, dynamodb: 0 },
     webhookSecret: WEBHOOK_SECRET,
     deliverWebhooks: false, // the storm delivers, with its own duplicates and disorder
@@ -256,6 +261,7 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
     sqs.destroy();
 
     const report: StormReport = {
+      database: stack.dynamoDb.description,
       orders,
       baseEvents: eventLog.length,
       delivered: plan.length,
@@ -287,6 +293,7 @@ function bar(label: string, done: number, total: number) {
 
 function table(r: StormReport) {
   const rows: [string, string | number][] = [
+    ['database', r.database],
     ['orders', r.orders],
     ['Stripe events (distinct)', r.baseEvents],
     ['delivered (with duplicates and poison)', r.delivered],

@@ -2,7 +2,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-s
 import { EVENTS_QUEUE_MAX_MESSAGE_BYTES } from '../lib/limits';
 import type { HandlerName } from '../lib/routes';
 import { LocalApiGateway, type ProxyHandler } from './api-gateway';
-import { createTables, LOCAL_CREDENTIALS, LOCAL_TABLE_NAMES, startDynalite, type LocalDynamoDb } from './dynamodb';
+import { chooseDynamoDbBackend, createTables, LOCAL_CREDENTIALS, LOCAL_TABLE_NAMES, startLocalDynamoDb, type DynamoDbBackend, type LocalDynamoDb } from './dynamodb';
 import { QueuePoller, type SqsHandler } from './queue-poller';
 import { startSqsEmulator, type SqsEmulator } from './sqs-emulator/server';
 import { startStripeEmulator, type StripeEmulator } from './stripe-emulator/server';
@@ -13,6 +13,10 @@ export interface LocalStackOptions {
   ports: { api: number; stripe: number; sqs: number; dynamodb: number };
   /** Keep DynamoDB data in this folder instead of memory. */
   persistDir?: string;
+  /** @default chooseDynamoDbBackend(): DYNAMODB_BACKEND, else DynamoDB Local when Java is there */
+  dynamoDbBackend?: DynamoDbBackend;
+  /** A database that is already running (the tests' shared DynamoDB Local); the stack closes its client. */
+  dynamoDb?: LocalDynamoDb;
   /** A real Stripe test key: the handlers then talk to Stripe itself instead of the emulator. */
   realStripeSecretKey?: string;
   /** Signing secret for webhooks (the emulator signs with it; the receiver verifies with it). */
@@ -47,8 +51,9 @@ export const LOCAL_QUEUE_NAMES = { events: 'stripe-events', deadLetter: 'stripe-
 export const LOCAL_EMULATOR_SECRET_KEY = 'sk_test_local_emulator';
 
 /**
- * Everything `npm start` runs, in one process: dynalite, the SQS and Stripe emulators, the API
- * Gateway emulator with the real handlers, and the queue poller feeding the real processor.
+ * Everything `npm start` runs: DynamoDB Local (its own JVM) or dynalite, the SQS and Stripe
+ * emulators, the API Gateway emulator with the real handlers, and the queue poller feeding the
+ * real processor, all in this process but the JVM.
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const stoppers: (() => Promise<void>)[] = [];
@@ -56,7 +61,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     for (const stopOne of stoppers.reverse()) await stopOne().catch(() => undefined);
   };
   try {
-    const dynamoDb = await startDynalite({ port: options.ports.dynamodb, path: options.persistDir });
+    const dynamoDb = options.dynamoDb ?? (await startLocalDynamoDb({ backend: options.dynamoDbBackend ?? defaultBackend(), port: options.ports.dynamodb, persistDir: options.persistDir }));
     stoppers.push(() => dynamoDb.close());
     await createTables(dynamoDb.client);
 
@@ -83,8 +88,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // The same handler modules Lambda runs, configured the way the stack configures them.
     Object.assign(process.env, {
       AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
-      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_ACCESS_KEY_ID: dynamoDb.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: dynamoDb.credentials.secretAccessKey,
       DYNAMODB_ENDPOINT: dynamoDb.endpoint,
       SQS_ENDPOINT: sqsEmulator.url,
       ORDERS_TABLE_NAME: LOCAL_TABLE_NAMES.orders,
@@ -131,6 +136,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await stop();
     throw error;
   }
+}
+
+function defaultBackend(): DynamoDbBackend {
+  const { backend, notice } = chooseDynamoDbBackend();
+  if (notice) console.warn(notice);
+  return backend;
 }
 
 async function createEventQueues(sqs: SQSClient, options: LocalStackOptions) {

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { routes } from '../lib/routes';
+import { chooseDynamoDbBackend } from './dynamodb';
 import { startLocalStack } from './stack';
 
 /** `npm start`: the whole stack on this machine, no AWS account, no network. */
@@ -20,7 +21,10 @@ process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 async function main() {
+const { backend, notice } = chooseDynamoDbBackend();
+if (notice) console.warn(notice);
 const stack = await startLocalStack({
+  dynamoDbBackend: backend,
   ports: { api: port('PORT', 3000), stripe: port('STRIPE_EMULATOR_PORT', 12111), sqs: port('SQS_PORT', 9324), dynamodb: port('DYNAMODB_PORT', 8000) },
   persistDir: values.persist,
   realStripeSecretKey,
@@ -32,7 +36,7 @@ console.log('\nLocal payments stack');
 line('API', `${stack.apiUrl}  (${routes.map((r) => `${r.method} ${r.resource}`).join(', ')})`);
 line('Stripe', stack.stripeUrl ? `${stack.stripeUrl}  (emulator; webhooks → ${stack.apiUrl}/v1/webhooks/stripe)` : 'real Stripe test mode (STRIPE_SECRET_KEY); forward webhooks with `stripe listen`');
 line('SQS', `${stack.sqsUrl}  (events ${stack.queueUrl}, DLQ ${stack.deadLetterQueueUrl})`);
-line('DynamoDB', `${stack.dynamoDbUrl}  (${values.persist ? `persisted in ${values.persist}` : 'in memory'})`);
+line('DynamoDB', `${stack.dynamoDbUrl}  (${stack.dynamoDb.description}, ${values.persist ? `persisted in ${values.persist}` : 'in memory'}; DYNAMODB_BACKEND=${backend})`);
 console.log('\n  WARNING: local only — the API accepts any well-formed JWT WITHOUT verifying its signature.');
 console.log('  Try:  npm run demo     or     TOKEN=$(npm run -s token -- --tenant acme --user alice)\n');
 console.log(`ready ${stack.apiUrl}`);

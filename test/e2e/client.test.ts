@@ -12,6 +12,7 @@ import {
 } from '../../client/payments-client';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { signatureHeader } from '../../local/stripe-emulator/webhook-delivery';
+import { testDynamoDb } from '../support/dynamodb';
 import { localToken } from '../../local/token';
 import { contractCheckedFetch } from '../support/http-client';
 
@@ -25,7 +26,7 @@ let stripe: Stripe;
 let price: string;
 
 beforeAll(async () => {
-  stack = await startLocalStack({ ports: { api: 0, stripe: 0, sqs: 0, dynamodb: 0 }, webhookSecret: 'whsec_client', deliverWebhooks: false });
+  stack = await startLocalStack({ dynamoDb: await testDynamoDb(), ports: { api: 0, stripe: 0, sqs: 0, dynamodb: 0 }, webhookSecret: 'whsec_client', deliverWebhooks: false });
   const { hostname, port } = new URL(stack.stripeUrl!);
   stripe = new Stripe('sk_test_client', { host: hostname, port, protocol: 'http' });
   price = (await stripe.prices.create({ currency: 'eur', unit_amount: 990, product_data: { name: 'Client' } })).id;

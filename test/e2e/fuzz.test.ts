@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import { prng } from '../../bench/storm';
 import { LOCAL_TABLE_NAMES } from '../../local/dynamodb';
 import { startLocalStack, type LocalStack } from '../../local/stack';
+import { testDynamoDb } from '../support/dynamodb';
 import { countItems } from '../support/harness';
 import { localToken } from '../../local/token';
 import { contractViolations } from '../support/contract';
@@ -14,7 +15,7 @@ import { contractViolations } from '../support/contract';
  */
 let stack: LocalStack;
 beforeAll(async () => {
-  stack = await startLocalStack({ ports: { api: 0, stripe: 0, sqs: 0, dynamodb: 0 }, webhookSecret: 'whsec_fuzz' });
+  stack = await startLocalStack({ dynamoDb: await testDynamoDb(), ports: { api: 0, stripe: 0, sqs: 0, dynamodb: 0 }, webhookSecret: 'whsec_fuzz' });
 }, 60_000);
 afterAll(() => stack?.stop());
 

@@ -7,6 +7,7 @@ import { derivedId } from '../../lambdas/domain/idempotency-scope';
 import { problemTypeUri } from '../../lambdas/shared/problem';
 import { sqsClientFor } from '../../bin/dlq';
 import { startLocalStack, type LocalStack } from '../../local/stack';
+import { testDynamoDb } from '../support/dynamodb';
 import { apiClient, contractCheckedFetch, eventually } from '../support/http-client';
 
 /** End to end over HTTP only: the API, the Stripe emulator's API, and SQS's API for the DLQ. */
@@ -19,6 +20,7 @@ let api: ReturnType<typeof apiClient>;
 
 beforeAll(async () => {
   stack = await startLocalStack({
+    dynamoDb: await testDynamoDb(),
     ports: { api: 0, stripe: 0, sqs: 0, dynamodb: 0 },
     webhookSecret: WEBHOOK_SECRET,
     queueVisibilitySeconds: 1,

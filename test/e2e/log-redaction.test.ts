@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { LOCAL_EMULATOR_SECRET_KEY, startLocalStack, type LocalStack } from '../../local/stack';
+import { testDynamoDb } from '../support/dynamodb';
 import { localToken } from '../../local/token';
 import { apiClient, contractCheckedFetch, eventually } from '../support/http-client';
 
@@ -24,7 +25,7 @@ beforeAll(async () => {
   };
   process.stdout.write = capture as typeof process.stdout.write;
   process.stderr.write = capture as typeof process.stderr.write;
-  stack = await startLocalStack({ ports: { api: 0, stripe: 0, sqs: 0, dynamodb: 0 }, webhookSecret: WEBHOOK_SECRET, queueVisibilitySeconds: 1 });
+  stack = await startLocalStack({ dynamoDb: await testDynamoDb(), ports: { api: 0, stripe: 0, sqs: 0, dynamodb: 0 }, webhookSecret: WEBHOOK_SECRET, queueVisibilitySeconds: 1 });
 }, 60_000);
 afterAll(async () => {
   await stack?.stop();

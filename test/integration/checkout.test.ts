@@ -206,9 +206,9 @@ describe('POST /v1/checkouts', () => {
   });
 
   it('answers 503 when the order write fails after Stripe answered; the retry reuses the session', async () => {
-    // A fault dynalite cannot produce on demand: the orders PutItem fails once.
+    // A fault no local database produces on demand: the orders PutItem fails once.
     let failNextOrderPut = true;
-    const flaky = new DynamoDBClient({ endpoint: h.db.endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
+    const flaky = h.db.newClient();
     flaky.middlewareStack.add(
       (next, context) => async (args) => {
         const input = args.input as { TableName?: string };

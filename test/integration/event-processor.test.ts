@@ -1,7 +1,6 @@
 import { createEventProcessor } from '../../lambdas/events/create-event-processor';
 import { applyRefundFact, orderView } from '../../lambdas/domain/ledger';
 import { refundFactOf } from '../../lambdas/domain/stripe-events';
-import { localDynamoDbClient } from '../../local/dynamodb';
 import { DynamoDbOrderStore } from '../../lambdas/shared/order-store';
 import { lambdaContext } from '../../local/lambda-context';
 import type { StripeObject } from '../../local/stripe-emulator/stripe-objects';
@@ -231,8 +230,8 @@ describe('order store', () => {
     };
     const [ours, theirs] = [await factOf(100), await factOf(200)];
 
-    const client = localDynamoDbClient(h.db.endpoint);
-    const other = new DynamoDbOrderStore(localDynamoDbClient(h.db.endpoint), TABLES.orders);
+    const client = h.db.newClient();
+    const other = new DynamoDbOrderStore(h.db.newClient(), TABLES.orders);
     const reads: string[] = [];
     let raced = false;
     client.middlewareStack.add(

@@ -51,12 +51,12 @@ function dyingGateway(method: keyof PaymentGateway, when: 'before' | 'after'): P
   });
 }
 
-/** The real handler factory, wired to dynalite and the emulator, with the given faults. */
+/** The real handler factory, wired to the local database and the emulator, with the given faults. */
 const withFaults =
   <H>(create: (deps: PaymentRouteDeps) => H) =>
   (faults: { gateway?: PaymentGateway; dynamoDbFault?: DynamoDbFault } = {}) =>
     create({
-      dynamoDb: faults.dynamoDbFault ? faultyDynamoDb(h.db.endpoint, faults.dynamoDbFault) : h.db.client,
+      dynamoDb: faults.dynamoDbFault ? faultyDynamoDb(h.db, faults.dynamoDbFault) : h.db.client,
       ordersTableName: TABLES.orders,
       idempotencyTableName: TABLES.idempotency,
       gateway: faults.gateway ?? h.gateway,

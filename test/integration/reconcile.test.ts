@@ -58,7 +58,7 @@ it('reports each kind of drift, and the command exits 1 with it as JSON', async 
 
   const { port: stripePort } = new URL(h.emulator.url);
   const cli = await promisify(execFile)('npx', ['tsx', 'bin/reconcile.ts', '--json'], {
-    env: { ...process.env, STRIPE_SECRET_KEY: 'sk_test_reconcile', STRIPE_API_BASE: `http://127.0.0.1:${stripePort}`, DYNAMODB_ENDPOINT: h.db.endpoint, ORDERS_TABLE_NAME: TABLES.orders, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' },
+    env: { ...process.env, STRIPE_SECRET_KEY: 'sk_test_reconcile', STRIPE_API_BASE: `http://127.0.0.1:${stripePort}`, DYNAMODB_ENDPOINT: h.db.endpoint, ORDERS_TABLE_NAME: TABLES.orders, AWS_ACCESS_KEY_ID: h.db.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: h.db.credentials.secretAccessKey },
   }).then(
     () => ({ code: 0, stdout: '' }),
     (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),

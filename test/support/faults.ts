@@ -1,5 +1,5 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { LOCAL_CREDENTIALS } from '../../local/dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { LocalDynamoDb } from '../../local/dynamodb';
 
 /** Whether a map attribute has entries, marshalled ({ M: … }) or not (the document client marshals later). */
 const hasEntries = (value: unknown) => {
@@ -22,11 +22,11 @@ export interface DynamoDbFault {
 }
 
 /**
- * A DynamoDB client on the given endpoint whose first call matching `fault` misbehaves —
- * faults dynalite cannot produce on demand. Later calls pass through.
+ * A DynamoDB client on the given database whose first call matching `fault` misbehaves —
+ * faults no local database produces on demand. Later calls pass through.
  */
-export function faultyDynamoDb(endpoint: string, fault: DynamoDbFault): DynamoDBClient {
-  const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
+export function faultyDynamoDb(db: LocalDynamoDb, fault: DynamoDbFault): DynamoDBClient {
+  const client = db.newClient();
   let armed = true;
   client.middlewareStack.add(
     (next, context) => async (args) => {

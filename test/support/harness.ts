@@ -3,12 +3,13 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { apiGatewayProxyEvent } from '../../local/api-gateway-event';
-import { createTables, LOCAL_TABLE_NAMES, startDynalite, type LocalDynamoDb } from '../../local/dynamodb';
+import { createTables, LOCAL_TABLE_NAMES, type LocalDynamoDb } from '../../local/dynamodb';
 import { lambdaContext } from '../../local/lambda-context';
 import { LOCAL_APP_CLIENT_ID } from '../../local/token';
 import { startStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from '../../local/stripe-emulator/server';
 import { StripePaymentGateway } from '../../lambdas/shared/stripe-gateway';
 import { expectResponseInSpec } from './contract';
+import { testDynamoDb } from './dynamodb';
 
 export const TABLES = LOCAL_TABLE_NAMES;
 
@@ -26,9 +27,9 @@ export function stripeClientFor(url: string, maxNetworkRetries = 0, apiKey = 'sk
   return new Stripe(apiKey, { host: hostname, port, protocol: 'http', maxNetworkRetries, timeout: 5000 });
 }
 
-/** dynalite with the real tables + the Stripe emulator, one pair per test file. */
+/** This file's own database (DYNAMODB_BACKEND) with the real tables + a Stripe emulator. */
 export async function startHarness(emulatorOptions: StripeEmulatorOptions = {}): Promise<Harness> {
-  const db = await startDynalite();
+  const db = await testDynamoDb();
   await createTables(db.client);
   const emulator = await startStripeEmulator(emulatorOptions);
   const stripe = stripeClientFor(emulator.url);
