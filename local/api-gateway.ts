@@ -20,19 +20,44 @@ const routeMatchers = routes.map((route) => ({
 /**
  * Decodes a Cognito JWT's claims WITHOUT verifying its signature: local only. The deployed
  * stack's Cognito authorizer verifies signature, issuer and expiry; here only expiry is checked.
+ * A refusal carries Cognito's own message, which the deployed 401 gateway response also puts in
+ * `detail`: an expired token is told apart from a missing or malformed one.
  */
-export function claimsFromAuthorization(header: string | undefined): Record<string, string> | undefined {
+export function authorize(header: string | undefined): { claims: Record<string, string> } | { refusal: string } {
   const match = /^Bearer ([\w-]+)\.([\w-]+)\.([\w-]*)$/.exec(header?.trim() ?? '');
-  if (!match) return undefined;
+  if (!match) return { refusal: 'Unauthorized' };
   try {
     const claims = JSON.parse(Buffer.from(match[2], 'base64url').toString('utf8')) as Record<string, unknown>;
-    if (typeof claims.exp === 'number' && claims.exp * 1000 < Date.now()) return undefined;
+    if (typeof claims.exp === 'number' && claims.exp * 1000 <= Date.now()) return { refusal: TOKEN_EXPIRED };
     // Cognito hands claims to Lambda as strings.
-    return Object.fromEntries(Object.entries(claims).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+    return { claims: Object.fromEntries(Object.entries(claims).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])) };
   } catch {
-    return undefined;
+    return { refusal: 'Unauthorized' };
   }
 }
+
+/** What Cognito's authorizer says about an expired ID token. */
+export const TOKEN_EXPIRED = 'The incoming token has expired';
+
+export function claimsFromAuthorization(header: string | undefined): Record<string, string> | undefined {
+  const outcome = authorize(header);
+  return 'claims' in outcome ? outcome.claims : undefined;
+}
+
+/** One answered request, for the `npm start` terminal. */
+export interface RequestLogEntry {
+  method: string;
+  path: string;
+  status: number;
+  ms: number;
+  /** The problem+json `type`, when the answer is one. */
+  problemType?: string;
+  /** `Idempotent-Replayed: true`. */
+  replayed: boolean;
+}
+
+/** Extra pages served beside the API (the demo shop); answers false when it does not own the path. */
+export type Mount = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean;
 
 /**
  * A local REST API: the routes of lib/routes.ts, the proxy events API Gateway builds, the Cognito
@@ -41,6 +66,12 @@ export function claimsFromAuthorization(header: string | undefined): Record<stri
 export class LocalApiGateway {
   private readonly server: Server;
   private handlers: Partial<Record<HandlerName, ProxyHandler>> = {};
+  /** False until the handlers are attached, and again while stopping: then everything answers 503. */
+  private ready = false;
+  private readonly mounts: Mount[] = [];
+  private readonly problemTypes = new WeakMap<ServerResponse, string>();
+  /** Called once per answered request (health checks and mounted pages excepted). */
+  onRequest?: (entry: RequestLogEntry) => void;
 
   /**
    * @param invocationTimeoutMs each invocation's deadline (its idempotency lock lasts as long).
@@ -50,7 +81,7 @@ export class LocalApiGateway {
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         console.error('[api-gateway] handler crashed', error);
-        if (!res.headersSent) this.gatewayProblem(res, 'internalError', 502);
+        if (!res.headersSent) this.gatewayProblem(res, 'internalError', { status: 502 });
       });
     });
   }
@@ -66,23 +97,44 @@ export class LocalApiGateway {
   /** Handlers attach after listening: the Stripe emulator needs our URL before they can load. */
   use(handlers: Partial<Record<HandlerName, ProxyHandler>>): void {
     this.handlers = handlers;
+    this.ready = true;
+  }
+
+  mount(handler: Mount): void {
+    this.mounts.push(handler);
   }
 
   close(): Promise<void> {
+    this.ready = false;
     return new Promise((resolve) => {
       this.server.closeAllConnections();
       this.server.close(() => resolve());
     });
   }
 
-  private gatewayProblem(res: ServerResponse, kind: ProblemKind, status?: number) {
-    const body = problemBody(kind);
-    res.writeHead(status ?? body.status, { 'Content-Type': 'application/problem+json' });
-    res.end(JSON.stringify({ ...body, status: status ?? body.status }));
+  private gatewayProblem(res: ServerResponse, kind: ProblemKind, options: { status?: number; detail?: string; headers?: Record<string, string> } = {}) {
+    const body = problemBody(kind, options.detail);
+    this.problemTypes.set(res, body.type);
+    res.writeHead(options.status ?? body.status, { 'Content-Type': 'application/problem+json', ...options.headers });
+    res.end(JSON.stringify({ ...body, status: options.status ?? body.status }));
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    // Local only: a start-up script or a test waits for this instead of sleeping.
+    if (url.pathname === '/_local/health') {
+      res.writeHead(this.ready ? 200 : 503, { 'Content-Type': 'application/json', ...(this.ready ? {} : { 'Retry-After': '1' }) });
+      return res.end(JSON.stringify({ status: this.ready ? 'ready' : 'starting' }));
+    }
+    for (const mount of this.mounts) if (await mount(req, res, url)) return;
+    const started = Date.now();
+    res.once('finish', () =>
+      this.onRequest?.({ method: req.method ?? 'GET', path: url.pathname, status: res.statusCode, ms: Date.now() - started, problemType: this.problemTypes.get(res), replayed: res.getHeader('idempotent-replayed') === 'true' }),
+    );
+    if (!this.ready) {
+      // Nothing ran: any request, a POST with its Idempotency-Key included, can simply come back.
+      return this.gatewayProblem(res, 'gatewayError', { status: 503, detail: 'The local stack is starting or stopping; retry shortly.', headers: { 'Retry-After': '1' } });
+    }
     const candidates = routeMatchers.filter((m) => m.pattern.test(url.pathname));
     if (candidates.length === 0) return this.gatewayProblem(res, 'routeNotFound');
     const matched = candidates.find((m) => m.route.method === req.method);
@@ -97,11 +149,12 @@ export class LocalApiGateway {
     }
     if (size > MAX_BODY_BYTES) return this.gatewayProblem(res, 'payloadTooLarge');
     const { route } = matched;
-    const claims = route.authorized ? claimsFromAuthorization(req.headers.authorization) : undefined;
-    if (route.authorized && !claims) return this.gatewayProblem(res, 'unauthorized');
+    const authorization = route.authorized ? authorize(req.headers.authorization) : undefined;
+    if (authorization && 'refusal' in authorization) return this.gatewayProblem(res, 'unauthorized', { detail: authorization.refusal });
+    const claims = authorization?.claims;
 
     const handler = this.handlers[route.handler];
-    if (!handler) return this.gatewayProblem(res, 'internalError', 502);
+    if (!handler) return this.gatewayProblem(res, 'internalError', { status: 502 });
     const values = matched.pattern.exec(url.pathname)!.slice(1);
     const headers: Record<string, string[]> = {};
     for (let i = 0; i < req.rawHeaders.length; i += 2) (headers[req.rawHeaders[i]] ??= []).push(req.rawHeaders[i + 1]);
@@ -117,6 +170,10 @@ export class LocalApiGateway {
       sourceIp: req.socket.remoteAddress,
     });
     const response = await handler(event, lambdaContext(`local-${route.handler}`, this.invocationTimeoutMs));
+    if (/problem\+json/.test(String(Object.entries(response.headers ?? {}).find(([k]) => k.toLowerCase() === 'content-type')?.[1] ?? ''))) {
+      const type = (() => { try { return (JSON.parse(response.body) as { type?: string }).type; } catch { return undefined; } })();
+      if (type) this.problemTypes.set(res, type);
+    }
     res.writeHead(response.statusCode, { ...(response.headers as Record<string, string>) });
     res.end(response.isBase64Encoded ? Buffer.from(response.body, 'base64') : response.body);
   }

@@ -1,7 +1,9 @@
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { HandlerName } from '../lib/routes';
-import { LocalApiGateway, type ProxyHandler } from './api-gateway';
+import { LocalApiGateway, type ProxyHandler, type RequestLogEntry } from './api-gateway';
 import { createTables, LOCAL_CREDENTIALS, LOCAL_TABLE_NAMES, startDynalite, type LocalDynamoDb } from './dynamodb';
+import { collectionsOf, restoreCollections, StateFiles, type PersistedPart } from './persistence';
+import { listening } from './ports';
 import { QueuePoller, type SqsHandler } from './queue-poller';
 import { startSqsEmulator, type SqsEmulator } from './sqs-emulator/server';
 import { startStripeEmulator, type StripeEmulator } from './stripe-emulator/server';
@@ -9,8 +11,10 @@ import { startStripeEmulator, type StripeEmulator } from './stripe-emulator/serv
 export interface LocalStackOptions {
   /** 0 picks a free port. */
   ports: { api: number; stripe: number; sqs: number; dynamodb: number };
-  /** Keep DynamoDB data in this folder instead of memory. */
+  /** Keep the local world in this folder: DynamoDB, the Stripe emulator's state, the queues' messages. */
   persistDir?: string;
+  /** Called once per API request answered (the `npm start` terminal's log). */
+  onRequest?: (entry: RequestLogEntry) => void;
   /** A real Stripe test key: the handlers then talk to Stripe itself instead of the emulator. */
   realStripeSecretKey?: string;
   /** Signing secret for webhooks (the emulator signs with it; the receiver verifies with it). */
@@ -48,32 +52,41 @@ export const LOCAL_EMULATOR_SECRET_KEY = 'sk_test_local_emulator';
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const stoppers: (() => Promise<void>)[] = [];
-  const stop = async () => {
-    for (const stopOne of stoppers.reverse()) await stopOne().catch(() => undefined);
-  };
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      for (const stopOne of [...stoppers].reverse()) await stopOne().catch(() => undefined);
+    })());
   try {
-    const dynamoDb = await startDynalite({ port: options.ports.dynamodb, path: options.persistDir });
+    const dynamoDb = await listening('dynamodb', options.ports.dynamodb, startDynalite({ port: options.ports.dynamodb, path: options.persistDir }));
     stoppers.push(() => dynamoDb.close());
     await createTables(dynamoDb.client);
 
-    const sqsEmulator: SqsEmulator = await startSqsEmulator({ port: options.ports.sqs });
+    const sqsEmulator: SqsEmulator = await listening('sqs', options.ports.sqs, startSqsEmulator({ port: options.ports.sqs }));
     stoppers.push(() => sqsEmulator.close());
     const sqs = new SQSClient({ endpoint: sqsEmulator.url, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
     stoppers.push(async () => sqs.destroy());
     const { deadLetterQueueUrl, queueUrl, queueArn } = await createEventQueues(sqs, options);
 
     const api = new LocalApiGateway();
-    const apiUrl = await api.listen(options.ports.api);
+    api.onRequest = options.onRequest;
+    const apiUrl = await listening('api', options.ports.api, api.listen(options.ports.api));
     stoppers.push(() => api.close());
 
     let stripe: StripeEmulator | undefined;
     if (!options.realStripeSecretKey) {
-      stripe = await startStripeEmulator({
+      stripe = await listening('stripe', options.ports.stripe, startStripeEmulator({
         port: options.ports.stripe,
         webhook: options.deliverWebhooks === false ? undefined : { url: `${apiUrl}/v1/webhooks/stripe`, secret: options.webhookSecret },
         webhookRetryScheduleMs: options.webhookRetryScheduleMs,
-      });
+      }));
       stoppers.push(() => stripe!.close());
+    }
+    if (options.persistDir) {
+      const files = new StateFiles(options.persistDir, persistedParts(stripe, sqsEmulator));
+      files.load(); // before the API is ready: nothing can have changed the emulators yet
+      files.start();
+      stoppers.unshift(async () => files.stop()); // stoppers run in reverse: this one last, once nothing can change
     }
 
     // The same handler modules Lambda runs, configured the way the stack configures them.
@@ -113,6 +126,35 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await stop();
     throw error;
   }
+}
+
+/** Fields of the Stripe emulator's state that describe this run only, not the world. */
+const TRANSIENT_STRIPE_STATE = ['faults', 'requests'];
+
+/** What --persist keeps besides DynamoDB: the Stripe emulator's collections, the queues' messages. */
+function persistedParts(stripe: StripeEmulator | undefined, sqs: SqsEmulator): PersistedPart[] {
+  const parts: PersistedPart[] = [
+    {
+      file: 'sqs-messages.json',
+      take: () => Object.fromEntries([...sqs.queues].map(([name, queue]) => [name, queue.messages])),
+      // By queue name: the queues are created afresh at start (their URLs carry this run's port).
+      // A message that was in flight comes back after its visibility timeout, as after a crash.
+      restore: (saved) => {
+        for (const [name, messages] of Object.entries(saved as Record<string, object[]>)) {
+          const queue = sqs.queues.get(name);
+          if (queue) queue.messages = messages;
+        }
+      },
+    },
+  ];
+  if (stripe) {
+    parts.push({
+      file: 'stripe-emulator.json',
+      take: () => collectionsOf(stripe.state, TRANSIENT_STRIPE_STATE),
+      restore: (saved) => restoreCollections(stripe.state, saved as Record<string, unknown>),
+    });
+  }
+  return parts;
 }
 
 async function createEventQueues(sqs: SQSClient, options: LocalStackOptions) {

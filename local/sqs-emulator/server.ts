@@ -98,6 +98,8 @@ const DEFAULT_ATTRIBUTES = { VisibilityTimeout: '30', MessageRetentionPeriod: '3
 export interface SqsEmulator {
   url: string;
   port: number;
+  /** The live queues by name, messages included: what `npm start --persist` snapshots and refills. */
+  readonly queues: ReadonlyMap<string, { messages: object[] }>;
   close(): Promise<void>;
 }
 
@@ -397,6 +399,7 @@ export async function startSqsEmulator(options: SqsEmulatorOptions = {}): Promis
   return {
     url: baseUrl,
     port,
+    queues,
     close: () =>
       new Promise<void>((resolve) => {
         closing = true;

@@ -453,7 +453,10 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
       if (!res.headersSent) send(res, 500, { error: { type: 'api_error', message: `Emulator bug: ${String(error)}` } });
     });
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
   const { port } = server.address() as AddressInfo;
   baseUrl = `http://${options.host ?? '127.0.0.1'}:${port}`;
   return {
