@@ -69,7 +69,8 @@ export class LocalApiGateway {
   /** False until the handlers are attached, and again while stopping: then everything answers 503. */
   private ready = false;
   private readonly mounts: Mount[] = [];
-  private readonly problemTypes = new WeakMap<ServerResponse, string>();
+  /** What the request log needs from each answer (headers given to writeHead are not readable back). */
+  private readonly answers = new WeakMap<ServerResponse, { problemType?: string; replayed?: boolean }>();
   /** Called once per answered request (health checks and mounted pages excepted). */
   onRequest?: (entry: RequestLogEntry) => void;
 
@@ -114,7 +115,7 @@ export class LocalApiGateway {
 
   private gatewayProblem(res: ServerResponse, kind: ProblemKind, options: { status?: number; detail?: string; headers?: Record<string, string> } = {}) {
     const body = problemBody(kind, options.detail);
-    this.problemTypes.set(res, body.type);
+    this.answers.set(res, { problemType: body.type });
     res.writeHead(options.status ?? body.status, { 'Content-Type': 'application/problem+json', ...options.headers });
     res.end(JSON.stringify({ ...body, status: options.status ?? body.status }));
   }
@@ -129,7 +130,7 @@ export class LocalApiGateway {
     for (const mount of this.mounts) if (await mount(req, res, url)) return;
     const started = Date.now();
     res.once('finish', () =>
-      this.onRequest?.({ method: req.method ?? 'GET', path: url.pathname, status: res.statusCode, ms: Date.now() - started, problemType: this.problemTypes.get(res), replayed: res.getHeader('idempotent-replayed') === 'true' }),
+      this.onRequest?.({ method: req.method ?? 'GET', path: url.pathname, status: res.statusCode, ms: Date.now() - started, ...this.answers.get(res), replayed: this.answers.get(res)?.replayed ?? false }),
     );
     if (!this.ready) {
       // Nothing ran: any request, a POST with its Idempotency-Key included, can simply come back.
@@ -170,10 +171,14 @@ export class LocalApiGateway {
       sourceIp: req.socket.remoteAddress,
     });
     const response = await handler(event, lambdaContext(`local-${route.handler}`, this.invocationTimeoutMs));
-    if (/problem\+json/.test(String(Object.entries(response.headers ?? {}).find(([k]) => k.toLowerCase() === 'content-type')?.[1] ?? ''))) {
-      const type = (() => { try { return (JSON.parse(response.body) as { type?: string }).type; } catch { return undefined; } })();
-      if (type) this.problemTypes.set(res, type);
+    const header = (name: string) => String(Object.entries(response.headers ?? {}).find(([k]) => k.toLowerCase() === name)?.[1] ?? '');
+    let problemType: string | undefined;
+    try {
+      if (/problem\+json/.test(header('content-type'))) problemType = (JSON.parse(response.body) as { type?: string }).type;
+    } catch {
+      problemType = undefined; // for the log only: a malformed body is the handler's answer, passed on as is
     }
+    this.answers.set(res, { problemType, replayed: header('idempotent-replayed') === 'true' });
     res.writeHead(response.statusCode, { ...(response.headers as Record<string, string>) });
     res.end(response.isBase64Encoded ? Buffer.from(response.body, 'base64') : response.body);
   }

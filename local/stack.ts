@@ -4,6 +4,7 @@ import { LocalApiGateway, type ProxyHandler, type RequestLogEntry } from './api-
 import { createTables, LOCAL_CREDENTIALS, LOCAL_TABLE_NAMES, startDynalite, type LocalDynamoDb } from './dynamodb';
 import { collectionsOf, restoreCollections, StateFiles, type PersistedPart } from './persistence';
 import { listening } from './ports';
+import { createShop } from './shop/server';
 import { QueuePoller, type SqsHandler } from './queue-poller';
 import { startSqsEmulator, type SqsEmulator } from './sqs-emulator/server';
 import { startStripeEmulator, type StripeEmulator } from './stripe-emulator/server';
@@ -13,6 +14,8 @@ export interface LocalStackOptions {
   ports: { api: number; stripe: number; sqs: number; dynamodb: number };
   /** Keep the local world in this folder: DynamoDB, the Stripe emulator's state, the queues' messages. */
   persistDir?: string;
+  /** Serve the demo shop at /shop/ (bundled with esbuild at start). @default false */
+  shop?: boolean;
   /** Called once per API request answered (the `npm start` terminal's log). */
   onRequest?: (entry: RequestLogEntry) => void;
   /** A real Stripe test key: the handlers then talk to Stripe itself instead of the emulator. */
@@ -33,6 +36,7 @@ export interface LocalStackOptions {
 
 export interface LocalStack {
   apiUrl: string;
+  shopUrl: string | undefined;
   stripeUrl: string | undefined;
   sqsUrl: string;
   dynamoDbUrl: string;
@@ -104,6 +108,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...(stripe ? { STRIPE_API_BASE: stripe.url } : {}),
     });
     if (!stripe) delete process.env.STRIPE_API_BASE;
+    if (options.shop) {
+      api.mount(await createShop({ stripe: { secretKey: options.realStripeSecretKey ?? LOCAL_EMULATOR_SECRET_KEY, apiBase: stripe?.url } }));
+    }
     const handlers = await loadHandlers();
     api.use(handlers);
 
@@ -113,6 +120,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     return {
       apiUrl,
+      shopUrl: options.shop ? `${apiUrl}/shop/` : undefined,
       stripeUrl: stripe?.url,
       sqsUrl: sqsEmulator.url,
       dynamoDbUrl: dynamoDb.endpoint,

@@ -59,12 +59,14 @@ async function main() {
     realStripeSecretKey,
     webhookSecret: process.env.STRIPE_WEBHOOK_SECRET || 'whsec_local_emulator',
     onRequest: logRequest,
+    shop: true,
   });
   if (stopping) return stack.stop();
 
   const line = (label: string, text: string) => console.log(`  ${label.padEnd(10)} ${text}`);
   console.log('\nLocal payments stack');
   line('API', `${stack.apiUrl}  (${routes.map((r) => `${r.method} ${r.resource}`).join(', ')}; GET /_local/health)`);
+  line('Shop', `${stack.shopUrl}  (a demo shop on client/payments-client.ts: buy, pay on the Stripe page, refund)`);
   line('Stripe', stack.stripeUrl ? `${stack.stripeUrl}  (emulator; webhooks → ${stack.apiUrl}/v1/webhooks/stripe)` : 'real Stripe test mode (STRIPE_SECRET_KEY); forward webhooks with `stripe listen`');
   line('SQS', `${stack.sqsUrl}  (events ${stack.queueUrl}, DLQ ${stack.deadLetterQueueUrl})`);
   line('DynamoDB', `${stack.dynamoDbUrl}  (${values.persist ? `persisted in ${values.persist}` : 'in memory'})`);

@@ -30,9 +30,9 @@ export function requestLine(entry: RequestLogEntry, at = new Date()): string {
 
 /** What an event processor outcome means for the order, in plain words. */
 const EVENT_OUTCOMES: Record<string, string> = {
-  applied: 'order updated',
+  applied: 'applied to the order',
   stale: 'nothing to change: the order already reflects this or a later event',
-  ignored: 'ignored: not about an order of ours',
+  ignored: 'ignored: not an event about one of our orders that we act on',
 };
 
 /** A handler's Powertools line rewritten, or undefined when it should not be shown. */

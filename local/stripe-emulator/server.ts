@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createCheckoutPage } from './checkout-page';
 import { decodeStripeForm, type FormValue } from './form-encoding';
 import * as build from './stripe-objects';
 import { stripeId, type Metadata, type StripeObject } from './stripe-objects';
@@ -53,6 +54,8 @@ export class EmulatorState {
   readonly events: StripeObject[] = [];
   readonly idempotency = new Map<string, SavedResponse>();
   readonly faults: Fault[] = [];
+  /** What each session sells (price id and quantity), for its hosted page. */
+  readonly sessionLineItems = new Map<string, { price: string; quantity: number }[]>();
   /** The payment_intent_data[metadata] of each session, applied when the session is paid. */
   readonly sessionIntentMetadata = new Map<string, Metadata>();
   /** Every API request received (after auth), replays and faults included. */
@@ -156,6 +159,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     }
     let currency: string | undefined;
     let amountTotal = 0;
+    const sold: { price: string; quantity: number }[] = [];
     lineItems.forEach((item, index) => {
       const entry = (typeof item === 'object' && !Array.isArray(item) ? item : {}) as Record<string, FormValue>;
       const priceId = required(entry, 'price');
@@ -165,6 +169,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
       if (currency && currency !== found.currency) throw invalid('All line items must use the same currency.', 'line_items');
       currency = found.currency as string;
       amountTotal += (found.unit_amount as number) * quantity;
+      sold.push({ price: priceId, quantity });
     });
     const intentData = params.payment_intent_data;
     const session = build.checkoutSession({
@@ -178,6 +183,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
       paymentUrlBase: baseUrl,
     });
     state.sessions.set(session.id, session);
+    state.sessionLineItems.set(session.id, sold);
     state.sessionIntentMetadata.set(
       session.id,
       metadataOf(typeof intentData === 'object' && !Array.isArray(intentData) ? intentData.metadata : undefined),
@@ -390,6 +396,8 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     return fault;
   };
 
+  const checkoutPage = createCheckoutPage({ state, baseUrl: () => baseUrl });
+
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', baseUrl);
     const method = req.method ?? 'GET';
@@ -397,8 +405,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
 
-    const paymentPage = /^\/c\/pay\/([^/]+)$/.exec(url.pathname);
-    if (paymentPage && method === 'GET') return sendPaymentPage(res, state.sessions.get(paymentPage[1]));
+    if (await checkoutPage(req, res, url, text)) return;
 
     const requestId = stripeId('req', 14);
     const headers = { 'Request-Id': requestId };
@@ -479,14 +486,4 @@ function apiKeyOf(header: string | undefined): string {
   if (scheme === 'Bearer') return value;
   if (scheme === 'Basic') return Buffer.from(value, 'base64').toString('utf8').split(':')[0];
   return '';
-}
-
-/** A bare "hosted checkout" page so the checkoutUrl of a local session opens somewhere useful. */
-function sendPaymentPage(res: ServerResponse, session: StripeObject | undefined) {
-  res.writeHead(session ? 200 : 404, { 'Content-Type': 'text/html; charset=utf-8' });
-  if (!session) return res.end('<h1>No such Checkout Session</h1>');
-  const amount = `${((session.amount_total as number) / 100).toFixed(2)} ${String(session.currency).toUpperCase()}`;
-  res.end(`<!doctype html><title>Local Checkout</title><h1>Local Stripe emulator</h1>
-<p>Session <code>${session.id}</code>: ${amount}, status <b>${session.status}</b>.</p>
-<p>Pay it with: <code>curl -X POST -u sk_test_local: /v1/test_helpers/checkout/sessions/${session.id}/complete</code></p>`);
 }
