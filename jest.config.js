@@ -15,5 +15,6 @@ module.exports = {
     project('integration', { slowTestThreshold: 30 }),
     project('infra'),
     project('e2e'),
+    project('browser'),
   ],
 };
