@@ -1,6 +1,6 @@
 // The AWS SDK reads this when its first client is built: set before any CLI builds one, so the
 // tools do not open with nine lines about Node versions the Lambdas never run on.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ||= 'true';
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LOCAL_SERVICES } from './ports';
