@@ -86,9 +86,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       }));
       stoppers.push(() => stripe!.close());
     }
+    const backlog = stripe && options.deliverWebhooks !== false ? new WebhookBacklog(stripe) : undefined;
     if (options.persistDir) {
-      const files = new StateFiles(options.persistDir, persistedParts(stripe, sqsEmulator));
+      const files = new StateFiles(options.persistDir, [...persistedParts(stripe, sqsEmulator), ...(backlog ? [backlog] : [])]);
       files.load(); // before the API is ready: nothing can have changed the emulators yet
+      backlog?.loaded();
       files.start();
       stoppers.unshift(async () => files.stop()); // stoppers run in reverse: this one last, once nothing can change
     }
@@ -113,6 +115,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
     const handlers = await loadHandlers();
     api.use(handlers);
+    backlog?.redeliver();
 
     const poller = new QueuePoller({ sqs, queueUrl, queueArn, handler: handlers.events, concurrency: options.pollers });
     poller.start();
@@ -163,6 +166,39 @@ function persistedParts(stripe: StripeEmulator | undefined, sqs: SqsEmulator): P
     });
   }
   return parts;
+}
+
+/**
+ * Events the emulator had not delivered when the stack stopped (a delivery cut short, a retry
+ * still waiting): Stripe would keep retrying them, so after a --persist restart they are sent again.
+ */
+class WebhookBacklog implements PersistedPart {
+  readonly file = 'stripe-webhook-backlog.json';
+  private fromLastRun = new Set<string>();
+  private restoredEvents = 0;
+
+  constructor(private readonly stripe: StripeEmulator) {}
+
+  take(): string[] {
+    const delivered = new Set(this.stripe.webhooks.attempts.filter((a) => typeof a.status === 'number' && a.status >= 200 && a.status < 300).map((a) => a.eventId));
+    return this.stripe.state.events
+      .filter((event, index) => (index >= this.restoredEvents || this.fromLastRun.has(event.id)) && !delivered.has(event.id))
+      .map((event) => event.id);
+  }
+
+  restore(saved: unknown): void {
+    this.fromLastRun = new Set(saved as string[]);
+  }
+
+  /** Events from here on were emitted in this run. */
+  loaded(): void {
+    this.restoredEvents = this.stripe.state.events.length;
+  }
+
+  /** Once the webhook route can answer. */
+  redeliver(): void {
+    for (const event of this.stripe.state.events) if (this.fromLastRun.has(event.id)) this.stripe.webhooks.send(event);
+  }
 }
 
 async function createEventQueues(sqs: SQSClient, options: LocalStackOptions) {

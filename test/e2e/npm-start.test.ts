@@ -1,13 +1,14 @@
 import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import Stripe from 'stripe';
 import { LOCAL_CREDENTIALS } from '../../local/dynamodb';
 import { apiClient, eventually } from '../support/http-client';
+import { canListen, freePorts } from '../support/ports';
 
 /**
  * `npm start` as a developer (or a process manager) runs it: banner, readable log lines, stop by
@@ -16,22 +17,6 @@ import { apiClient, eventually } from '../support/http-client';
  */
 const dataDir = mkdtempSync(path.join(tmpdir(), 'payments-data-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
-
-/** Four ports free right now, fixed for the test: a restart must get the same ones back. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<Server>((resolve) => { const s = createServer(); s.listen(0, '127.0.0.1', () => resolve(s)); })),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
-}
-const canListen = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
 
 let ports: { PORT: string; STRIPE_EMULATOR_PORT: string; SQS_PORT: string; DYNAMODB_PORT: string };
 beforeAll(async () => {
