@@ -41,9 +41,14 @@ async function main() {
   let stack: LocalStack | undefined;
   let stopping = false;
   const shutdown = async (signal: NodeJS.Signals) => {
-    if (stopping) return;
+    if (stopping) {
+      if (signal === 'SIGINT') process.exit(130); // a second Ctrl-C: stop waiting
+      return;
+    }
     stopping = true;
     console.log(`\n${signal}: stopping the local stack`);
+    // Whatever hangs, the ports must come free: the process ends within 10 s.
+    setTimeout(() => process.exit(1), 10_000).unref();
     await stack?.stop();
     process.exit(0);
   };
@@ -72,7 +77,7 @@ async function main() {
   line('DynamoDB', `${stack.dynamoDbUrl}  (${values.persist ? `persisted in ${values.persist}` : 'in memory'})`);
   if (values.persist) line('Persisted', `${values.persist}: DynamoDB${stack.stripeUrl ? ', the Stripe emulator' : ''} and the queued events are kept across restarts`);
   console.log('\n  WARNING: local only — the API accepts any well-formed JWT WITHOUT verifying its signature.');
-  console.log('  Try:  npm run demo     or     TOKEN=$(npm run -s token -- --tenant acme --user alice)\n');
+  console.log(`  Try:  ${stack.shopUrl} in a browser,  npm run demo,  or  TOKEN=$(npm run -s token -- --tenant acme --user alice)\n`);
   console.log(`ready ${stack.apiUrl}`);
 }
 
