@@ -23,5 +23,6 @@ module.exports = {
     project('integration', { slowTestThreshold: 30, setupFilesAfterEnv: ['<rootDir>/test/support/database-test-timeout.ts'], ...sharedDynamoDb }),
     project('infra'),
     project('e2e', sharedDynamoDb),
+    project('browser'),
   ],
 };

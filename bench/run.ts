@@ -1,3 +1,4 @@
+import { defineCli, parseCli, runCli } from '../local/cli';
 import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -371,7 +372,14 @@ async function main() {
   console.log(text);
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
+const cli = defineCli({
+  command: 'npm run bench --',
+  summary:
+    'Measures the local stack (calls per operation, bundle sizes and cold imports, webhook latency, drain\n' +
+    'rate, HTTP throughput) and writes bench-report.json and bench-report.md. Starts its own emulators on\n' +
+    'free ports (no `npm start` needed); takes a few minutes.',
+  options: {},
+  examples: ['npm run bench'],
 });
+parseCli(cli);
+runCli(cli, main);

@@ -1,8 +1,8 @@
+import { defineCli, integerOption, parseCli, runCli } from '../local/cli';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import Stripe from 'stripe';
 import { LOCAL_CREDENTIALS, LOCAL_TABLE_NAMES, type LocalDynamoDb } from '../local/dynamodb';
 import { startLocalStack, type LocalStack } from '../local/stack';
@@ -311,25 +311,34 @@ function table(r: StormReport) {
   return ['', ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`), ...r.mismatchExamples.map((m) => `  ! ${m}`), ''].join('\n');
 }
 
+const cli = defineCli({
+  command: 'npm run storm --',
+  summary:
+    'Webhook storm: builds orders and their real Stripe events, delivers them with duplicates, reordering and\n' +
+    'poison events, then checks the orders table against an oracle and the DLQ against the poison. Starts its\n' +
+    'own local stack on free ports (no `npm start` needed). Exits 1 when anything disagrees.',
+  options: {
+    events: { type: 'string', value: 'n', default: '10000', description: 'deliveries in total, duplicates and poison included' },
+    concurrency: { type: 'string', value: 'n', default: '32', description: 'webhook deliveries in flight at once' },
+    seed: { type: 'string', value: 'n', default: '7', description: 'the same seed makes the same storm' },
+  },
+  examples: ['npm run storm -- --events 2000 --concurrency 16'],
+});
+
 if (require.main === module) {
-  const { values } = parseArgs({ options: { events: { type: 'string', default: '10000' }, concurrency: { type: 'string', default: '32' }, seed: { type: 'string', default: '7' } } });
+  const { values } = parseCli(cli);
   process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
   process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const tty = process.stderr.isTTY;
-  runStorm({
-    events: Number(values.events),
-    concurrency: Number(values.concurrency),
-    seed: Number(values.seed),
-    log: (text) => console.log(text),
-    progress: (text) => (tty ? process.stderr.write(`\r\x1b[2K${text}`) : text && process.stderr.write(`${text}\n`)),
-  })
-    .then((report) => {
-      const ok = report.mismatches === 0 && report.unexpectedInDeadLetterQueue === 0 && report.poisonMissingFromDeadLetterQueue === 0;
-      process.exit(ok ? 0 : 1);
-    })
-    .catch((error: unknown) => {
-      console.error(error);
-      process.exit(1);
+  runCli(cli, async () => {
+    const report = await runStorm({
+      events: integerOption('events', values.events, 1),
+      concurrency: integerOption('concurrency', values.concurrency, 1),
+      seed: integerOption('seed', values.seed),
+      log: (text) => console.log(text),
+      progress: (text) => (tty ? process.stderr.write(`\r\x1b[2K${text}`) : text && process.stderr.write(`${text}\n`)),
     });
+    const ok = report.mismatches === 0 && report.unexpectedInDeadLetterQueue === 0 && report.poisonMissingFromDeadLetterQueue === 0;
+    return ok ? 0 : 1;
+  });
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
+import { defineCli, parseCli, runCli } from '../local/cli';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { parseArgs } from 'node:util';
 import type Stripe from 'stripe';
 import { isOutstanding, orderTotals } from '../lambdas/domain/ledger';
 import type { Order, PaymentStatus } from '../lambdas/domain/order';
+import { localUrl } from '../local/ports';
+import { reconciliationWindow } from './reconcile-window';
 
 /**
  * `npm run reconcile -- [--since 2026-11-01] [--until 2026-11-23] [--json]`: the auditor's view.
@@ -159,6 +161,8 @@ export function formatReport(report: ReconciliationReport): string {
     `Reconciliation ${report.window.since} → ${report.window.until}`,
     `  checked: ${report.checked.stripeSessions} Stripe sessions (${report.checked.foreignSessions} not ours), ${report.checked.stripeRefunds} Stripe refunds, ${report.checked.orders} orders`,
   ];
+  const nothingChecked = report.checked.stripeSessions === 0 && report.checked.orders === 0;
+  if (nothingChecked) return [...lines, '  NOTHING CHECKED: no Stripe session and no order in this window (is it the one you meant?)'].join('\n');
   if (report.drift.length === 0) return [...lines, '  no drift'].join('\n');
   lines.push(`  DRIFT: ${report.drift.length}`);
   for (const d of report.drift) {
@@ -168,16 +172,29 @@ export function formatReport(report: ReconciliationReport): string {
   return lines.join('\n');
 }
 
-async function main() {
-  const { values } = parseArgs({ options: { since: { type: 'string' }, until: { type: 'string' }, json: { type: 'boolean', default: false } } });
-  const until = values.until ? new Date(values.until) : new Date();
-  const since = values.since ? new Date(values.since) : new Date(until.getTime() - 7 * 86_400_000);
-  if (Number.isNaN(since.getTime()) || Number.isNaN(until.getTime())) throw new Error('--since and --until take ISO dates, e.g. 2026-11-01');
+const cli = defineCli({
+  command: 'npm run reconcile --',
+  summary:
+    "Compares Stripe's Checkout Sessions and refunds in a window with the orders table; exits 1 on drift.\n" +
+    'A bare date is a whole UTC day: --until 2026-11-23 includes all of the 23rd. Configuration is the handlers\'\n' +
+    '(STRIPE_SECRET_KEY or STRIPE_API_KEY_SECRET_NAME, ORDERS_TABLE_NAME, AWS credentials); with none set, the local stack.',
+  options: {
+    since: { type: 'string', value: 'date', description: 'window start (default: 7 days before --until)' },
+    until: { type: 'string', value: 'date', description: 'window end, inclusive (default: now)' },
+    json: { type: 'boolean', default: false, description: 'print the report as JSON' },
+  },
+  usesLocalStack: true,
+  examples: ['npm run reconcile -- --since 2026-11-01 --until 2026-11-23', 'npm run reconcile -- --json'],
+});
+
+async function main(): Promise<number> {
+  const { values } = parseCli(cli);
+  const { since, until } = reconciliationWindow(values.since, values.until);
   const local = !process.env.STRIPE_SECRET_KEY && !process.env.STRIPE_API_KEY_SECRET_NAME;
   if (local) {
     process.env.STRIPE_SECRET_KEY = 'sk_test_local_emulator';
-    process.env.STRIPE_API_BASE ??= `http://127.0.0.1:${process.env.STRIPE_EMULATOR_PORT ?? 12111}`;
-    process.env.DYNAMODB_ENDPOINT ??= `http://127.0.0.1:${process.env.DYNAMODB_PORT ?? 8000}`;
+    process.env.STRIPE_API_BASE ??= localUrl('stripe');
+    process.env.DYNAMODB_ENDPOINT ??= localUrl('dynamodb');
     process.env.ORDERS_TABLE_NAME ??= 'payments-orders';
     Object.assign(process.env, { AWS_REGION: process.env.AWS_REGION ?? 'us-east-1', AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local', AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local' });
   }
@@ -185,15 +202,15 @@ async function main() {
   const { dynamoDbClient } = await import('../lambdas/shared/aws-clients');
   const { requiredEnv } = await import('../lambdas/shared/env');
   const dynamoDb = dynamoDbClient();
-  const report = await reconcile({ stripe: await stripeClient(), dynamoDb, ordersTableName: requiredEnv('ORDERS_TABLE_NAME'), since, until });
-  dynamoDb.destroy();
-  console.log(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
-  process.exitCode = report.drift.length > 0 ? 1 : 0;
+  try {
+    const report = await reconcile({ stripe: await stripeClient(), dynamoDb, ordersTableName: requiredEnv('ORDERS_TABLE_NAME'), since, until });
+    console.log(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
+    return report.drift.length > 0 ? 1 : 0;
+  } finally {
+    dynamoDb.destroy();
+  }
 }
 
 if (require.main === module) {
-  main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exit(2);
-  });
+  runCli(cli, main, () => `Stripe ${process.env.STRIPE_API_BASE ?? 'API'}, DynamoDB ${process.env.DYNAMODB_ENDPOINT ?? 'AWS'}`);
 }

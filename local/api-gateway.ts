@@ -20,19 +20,44 @@ const routeMatchers = routes.map((route) => ({
 /**
  * Decodes a Cognito JWT's claims WITHOUT verifying its signature: local only. The deployed
  * stack's Cognito authorizer verifies signature, issuer and expiry; here only expiry is checked.
+ * A refusal carries Cognito's own message, which the deployed 401 gateway response also puts in
+ * `detail`: an expired token is told apart from a missing or malformed one.
  */
-export function claimsFromAuthorization(header: string | undefined): Record<string, string> | undefined {
+export function authorize(header: string | undefined): { claims: Record<string, string> } | { refusal: string } {
   const match = /^Bearer ([\w-]+)\.([\w-]+)\.([\w-]*)$/.exec(header?.trim() ?? '');
-  if (!match) return undefined;
+  if (!match) return { refusal: 'Unauthorized' };
   try {
     const claims = JSON.parse(Buffer.from(match[2], 'base64url').toString('utf8')) as Record<string, unknown>;
-    if (typeof claims.exp === 'number' && claims.exp * 1000 < Date.now()) return undefined;
+    if (typeof claims.exp === 'number' && claims.exp * 1000 <= Date.now()) return { refusal: TOKEN_EXPIRED };
     // Cognito hands claims to Lambda as strings.
-    return Object.fromEntries(Object.entries(claims).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+    return { claims: Object.fromEntries(Object.entries(claims).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])) };
   } catch {
-    return undefined;
+    return { refusal: 'Unauthorized' };
   }
 }
+
+/** What Cognito's authorizer says about an expired ID token. */
+export const TOKEN_EXPIRED = 'The incoming token has expired';
+
+export function claimsFromAuthorization(header: string | undefined): Record<string, string> | undefined {
+  const outcome = authorize(header);
+  return 'claims' in outcome ? outcome.claims : undefined;
+}
+
+/** One answered request, for the `npm start` terminal. */
+export interface RequestLogEntry {
+  method: string;
+  path: string;
+  status: number;
+  ms: number;
+  /** The problem+json `type`, when the answer is one. */
+  problemType?: string;
+  /** `Idempotent-Replayed: true`. */
+  replayed: boolean;
+}
+
+/** Extra pages served beside the API (the demo shop); answers false when it does not own the path. */
+export type Mount = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean;
 
 /**
  * A local REST API: the routes of lib/routes.ts, the proxy events API Gateway builds, the Cognito
@@ -41,6 +66,13 @@ export function claimsFromAuthorization(header: string | undefined): Record<stri
 export class LocalApiGateway {
   private readonly server: Server;
   private handlers: Partial<Record<HandlerName, ProxyHandler>> = {};
+  /** False until the handlers are attached, and again while stopping: then everything answers 503. */
+  private ready = false;
+  private readonly mounts: Mount[] = [];
+  /** What the request log needs from each answer (headers given to writeHead are not readable back). */
+  private readonly answers = new WeakMap<ServerResponse, { problemType?: string; replayed?: boolean }>();
+  /** Called once per answered request (health checks and mounted pages excepted). */
+  onRequest?: (entry: RequestLogEntry) => void;
 
   /**
    * @param invocationTimeoutMs each invocation's deadline (its idempotency lock lasts as long).
@@ -66,30 +98,52 @@ export class LocalApiGateway {
   /** Handlers attach after listening: the Stripe emulator needs our URL before they can load. */
   use(handlers: Partial<Record<HandlerName, ProxyHandler>>): void {
     this.handlers = handlers;
+    this.ready = true;
+  }
+
+  mount(handler: Mount): void {
+    this.mounts.push(handler);
   }
 
   close(): Promise<void> {
+    this.ready = false;
     return new Promise((resolve) => {
       this.server.closeAllConnections();
       this.server.close(() => resolve());
     });
   }
 
-  private gatewayProblem(res: ServerResponse, kind: ProblemKind) {
-    const body = problemBody(kind);
-    res.writeHead(body.status, { 'Content-Type': 'application/problem+json' });
-    res.end(JSON.stringify(body));
+  private gatewayProblem(res: ServerResponse, kind: ProblemKind, options: { status?: number; detail?: string; headers?: Record<string, string> } = {}) {
+    const body = problemBody(kind, options.detail);
+    this.answers.set(res, { problemType: body.type });
+    res.writeHead(options.status ?? body.status, { 'Content-Type': 'application/problem+json', ...options.headers });
+    res.end(JSON.stringify({ ...body, status: options.status ?? body.status }));
   }
 
   /** What the stack's DEFAULT_5XX gateway response answers when a function fails: no `status` member. */
   private gatewayError(res: ServerResponse) {
     const { status: _status, ...body } = problemBody('gatewayError');
+    this.answers.set(res, { problemType: body.type });
     res.writeHead(502, { 'Content-Type': 'application/problem+json', 'Retry-After': '1' });
     res.end(JSON.stringify(body));
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    // Local only: a start-up script or a test waits for this instead of sleeping.
+    if (url.pathname === '/_local/health') {
+      res.writeHead(this.ready ? 200 : 503, { 'Content-Type': 'application/json', ...(this.ready ? {} : { 'Retry-After': '1' }) });
+      return res.end(JSON.stringify({ status: this.ready ? 'ready' : 'starting' }));
+    }
+    for (const mount of this.mounts) if (await mount(req, res, url)) return;
+    const started = Date.now();
+    res.once('finish', () =>
+      this.onRequest?.({ method: req.method ?? 'GET', path: url.pathname, status: res.statusCode, ms: Date.now() - started, ...this.answers.get(res), replayed: this.answers.get(res)?.replayed ?? false }),
+    );
+    if (!this.ready) {
+      // Nothing ran: any request, a POST with its Idempotency-Key included, can simply come back.
+      return this.gatewayProblem(res, 'gatewayError', { status: 503, detail: 'The local stack is starting or stopping; retry shortly.', headers: { 'Retry-After': '1' } });
+    }
     const candidates = routeMatchers.filter((m) => m.pattern.test(url.pathname));
     const matched = candidates.find((m) => m.route.method === req.method);
     // API Gateway answers an unknown method on a known path like an unknown path ("Missing
@@ -105,8 +159,9 @@ export class LocalApiGateway {
     }
     if (size > MAX_BODY_BYTES) return this.gatewayProblem(res, 'payloadTooLarge');
     const { route } = matched;
-    const claims = route.authorized ? claimsFromAuthorization(req.headers.authorization) : undefined;
-    if (route.authorized && !claims) return this.gatewayProblem(res, 'unauthorized');
+    const authorization = route.authorized ? authorize(req.headers.authorization) : undefined;
+    if (authorization && 'refusal' in authorization) return this.gatewayProblem(res, 'unauthorized', { detail: authorization.refusal });
+    const claims = authorization?.claims;
 
     const handler = this.handlers[route.handler];
     if (!handler) return this.gatewayError(res);
@@ -125,6 +180,14 @@ export class LocalApiGateway {
       sourceIp: req.socket.remoteAddress,
     });
     const response = await handler(event, lambdaContext(`local-${route.handler}`, this.invocationTimeoutMs));
+    const header = (name: string) => String(Object.entries(response.headers ?? {}).find(([k]) => k.toLowerCase() === name)?.[1] ?? '');
+    let problemType: string | undefined;
+    try {
+      if (/problem\+json/.test(header('content-type'))) problemType = (JSON.parse(response.body) as { type?: string }).type;
+    } catch {
+      problemType = undefined; // for the log only: a malformed body is the handler's answer, passed on as is
+    }
+    this.answers.set(res, { problemType, replayed: header('idempotent-replayed') === 'true' });
     res.writeHead(response.statusCode, { ...(response.headers as Record<string, string>) });
     res.end(response.isBase64Encoded ? Buffer.from(response.body, 'base64') : response.body);
   }

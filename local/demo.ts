@@ -1,5 +1,7 @@
+import { defineCli, parseCli, runCli } from './cli';
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
+import { localUrl } from './ports';
 import { LOCAL_EMULATOR_SECRET_KEY } from './stack';
 import { localToken } from './token';
 
@@ -7,8 +9,18 @@ import { localToken } from './token';
  * `npm run demo`: the whole story against a running `npm start`, over HTTP only — price,
  * checkout, a double submit, payment, the webhook making the order paid, a refund, the result.
  */
-const apiUrl = process.env.API_URL ?? `http://127.0.0.1:${process.env.PORT ?? 3000}`;
-const stripeUrl = new URL(process.env.STRIPE_API_BASE ?? `http://127.0.0.1:${process.env.STRIPE_EMULATOR_PORT ?? 12111}`);
+const cli = defineCli({
+  command: 'npm run demo --',
+  summary:
+    'Walks through the whole story against a running `npm start`, over HTTP: a price, a checkout, a double\n' +
+    'submit, the payment, the webhook making the order paid, a refund retried, an over-refund refused.',
+  options: {},
+  usesLocalStack: true,
+  examples: ['npm run demo', 'PORT=3001 STRIPE_EMULATOR_PORT=12112 npm run demo'],
+});
+parseCli(cli);
+const apiUrl = process.env.API_URL ?? localUrl('api');
+const stripeUrl = new URL(process.env.STRIPE_API_BASE ?? localUrl('stripe'));
 const stripe = new Stripe(LOCAL_EMULATOR_SECRET_KEY, { host: stripeUrl.hostname, port: stripeUrl.port, protocol: 'http' });
 const token = localToken('acme', 'alice');
 
@@ -77,8 +89,4 @@ async function main() {
   show('Stripe refunds for this payment', stripeRefunds.data.length);
 }
 
-main().catch((error: unknown) => {
-  console.error(`\nThe demo failed: ${error instanceof Error ? error.message : String(error)}`);
-  console.error(`Is \`npm start\` running (API ${apiUrl}, Stripe emulator ${stripeUrl.origin})?`);
-  process.exit(1);
-});
+runCli(cli, main, () => `API ${apiUrl}, Stripe emulator ${stripeUrl.origin}`);

@@ -1,8 +1,11 @@
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { EVENTS_QUEUE_MAX_MESSAGE_BYTES } from '../lib/limits';
 import type { HandlerName } from '../lib/routes';
-import { LocalApiGateway, type ProxyHandler } from './api-gateway';
+import { LocalApiGateway, type ProxyHandler, type RequestLogEntry } from './api-gateway';
 import { chooseDynamoDbBackend, createTables, LOCAL_CREDENTIALS, LOCAL_TABLE_NAMES, startLocalDynamoDb, type DynamoDbBackend, type LocalDynamoDb } from './dynamodb';
+import { collectionsOf, restoreCollections, StateFiles, type PersistedPart } from './persistence';
+import { listening } from './ports';
+import { createShop } from './shop/server';
 import { QueuePoller, type SqsHandler } from './queue-poller';
 import { startSqsEmulator, type SqsEmulator } from './sqs-emulator/server';
 import { startStripeEmulator, type StripeEmulator } from './stripe-emulator/server';
@@ -11,12 +14,16 @@ import { LOCAL_APP_CLIENT_ID } from './token';
 export interface LocalStackOptions {
   /** 0 picks a free port. */
   ports: { api: number; stripe: number; sqs: number; dynamodb: number };
-  /** Keep DynamoDB data in this folder instead of memory. */
+  /** Keep the local world in this folder: DynamoDB, the Stripe emulator's state, the queues' messages. */
   persistDir?: string;
   /** @default chooseDynamoDbBackend(): DYNAMODB_BACKEND, else DynamoDB Local when Java is there */
   dynamoDbBackend?: DynamoDbBackend;
   /** A database that is already running (the tests' shared DynamoDB Local); the stack closes its client. */
   dynamoDb?: LocalDynamoDb;
+  /** Serve the demo shop at /shop/ (bundled with esbuild at start). @default false */
+  shop?: boolean;
+  /** Called once per API request answered (the `npm start` terminal's log). */
+  onRequest?: (entry: RequestLogEntry) => void;
   /** A real Stripe test key: the handlers then talk to Stripe itself instead of the emulator. */
   realStripeSecretKey?: string;
   /** Signing secret for webhooks (the emulator signs with it; the receiver verifies with it). */
@@ -37,6 +44,7 @@ export interface LocalStackOptions {
 
 export interface LocalStack {
   apiUrl: string;
+  shopUrl: string | undefined;
   stripeUrl: string | undefined;
   sqsUrl: string;
   dynamoDbUrl: string;
@@ -57,32 +65,45 @@ export const LOCAL_EMULATOR_SECRET_KEY = 'sk_test_local_emulator';
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const stoppers: (() => Promise<void>)[] = [];
-  const stop = async () => {
-    for (const stopOne of stoppers.reverse()) await stopOne().catch(() => undefined);
-  };
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      for (const stopOne of [...stoppers].reverse()) await stopOne().catch(() => undefined);
+    })());
   try {
-    const dynamoDb = options.dynamoDb ?? (await startLocalDynamoDb({ backend: options.dynamoDbBackend ?? defaultBackend(), port: options.ports.dynamodb, persistDir: options.persistDir }));
+    const dynamoDb =
+      options.dynamoDb ??
+      (await listening('dynamodb', options.ports.dynamodb, startLocalDynamoDb({ backend: options.dynamoDbBackend ?? defaultBackend(), port: options.ports.dynamodb, persistDir: options.persistDir })));
     stoppers.push(() => dynamoDb.close());
     await createTables(dynamoDb.client);
 
-    const sqsEmulator: SqsEmulator = await startSqsEmulator({ port: options.ports.sqs });
+    const sqsEmulator: SqsEmulator = await listening('sqs', options.ports.sqs, startSqsEmulator({ port: options.ports.sqs }));
     stoppers.push(() => sqsEmulator.close());
     const sqs = new SQSClient({ endpoint: sqsEmulator.url, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
     stoppers.push(async () => sqs.destroy());
     const { deadLetterQueueUrl, queueUrl, queueArn } = await createEventQueues(sqs, options);
 
     const api = new LocalApiGateway();
-    const apiUrl = await api.listen(options.ports.api);
+    api.onRequest = options.onRequest;
+    const apiUrl = await listening('api', options.ports.api, api.listen(options.ports.api));
     stoppers.push(() => api.close());
 
     let stripe: StripeEmulator | undefined;
     if (!options.realStripeSecretKey) {
-      stripe = await startStripeEmulator({
+      stripe = await listening('stripe', options.ports.stripe, startStripeEmulator({
         port: options.ports.stripe,
         webhook: options.deliverWebhooks === false ? undefined : { url: `${apiUrl}/v1/webhooks/stripe`, secret: options.webhookSecret },
         webhookRetryScheduleMs: options.webhookRetryScheduleMs,
-      });
+      }));
       stoppers.push(() => stripe!.close());
+    }
+    const backlog = stripe && options.deliverWebhooks !== false ? new WebhookBacklog(stripe) : undefined;
+    if (options.persistDir) {
+      const files = new StateFiles(options.persistDir, [...persistedParts(stripe, sqsEmulator), ...(backlog ? [backlog] : [])]);
+      files.load(); // before the API is ready: nothing can have changed the emulators yet
+      backlog?.loaded();
+      files.start();
+      stoppers.unshift(async () => files.stop()); // stoppers run in reverse: this one last, once nothing can change
     }
 
     // The same handler modules Lambda runs, configured the way the stack configures them.
@@ -102,8 +123,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...(stripe ? { STRIPE_API_BASE: stripe.url } : {}),
     });
     if (!stripe) delete process.env.STRIPE_API_BASE;
+    if (options.shop) {
+      api.mount(await createShop({ stripe: { secretKey: options.realStripeSecretKey ?? LOCAL_EMULATOR_SECRET_KEY, apiBase: stripe?.url } }));
+    }
     const handlers = await loadHandlers();
     api.use(handlers);
+    backlog?.redeliver();
 
     const poller = new QueuePoller({ sqs, queueUrl, queueArn, handler: handlers.events, concurrency: options.pollers });
     poller.start();
@@ -123,6 +148,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     return {
       apiUrl,
+      shopUrl: options.shop ? `${apiUrl}/shop/` : undefined,
       stripeUrl: stripe?.url,
       sqsUrl: sqsEmulator.url,
       dynamoDbUrl: dynamoDb.endpoint,
@@ -142,6 +168,68 @@ function defaultBackend(): DynamoDbBackend {
   const { backend, notice } = chooseDynamoDbBackend();
   if (notice) console.warn(notice);
   return backend;
+}
+
+/** Fields of the Stripe emulator's state that describe this run only, not the world. */
+const TRANSIENT_STRIPE_STATE = ['faults', 'requests'];
+
+/** What --persist keeps besides DynamoDB: the Stripe emulator's collections, the queues' messages. */
+function persistedParts(stripe: StripeEmulator | undefined, sqs: SqsEmulator): PersistedPart[] {
+  const parts: PersistedPart[] = [
+    {
+      file: 'sqs-messages.json',
+      take: () => Object.fromEntries([...sqs.queues].map(([name, queue]) => [name, queue.messages])),
+      // By queue name: the queues are created afresh at start (their URLs carry this run's port).
+      // A message that was in flight comes back after its visibility timeout, as after a crash.
+      restore: (saved) => {
+        for (const [name, messages] of Object.entries(saved as Record<string, object[]>)) {
+          const queue = sqs.queues.get(name);
+          if (queue) queue.messages = messages;
+        }
+      },
+    },
+  ];
+  if (stripe) {
+    parts.push({
+      file: 'stripe-emulator.json',
+      take: () => collectionsOf(stripe.state, TRANSIENT_STRIPE_STATE),
+      restore: (saved) => restoreCollections(stripe.state, saved as Record<string, unknown>),
+    });
+  }
+  return parts;
+}
+
+/**
+ * Events the emulator had not delivered when the stack stopped (a delivery cut short, a retry
+ * still waiting): Stripe would keep retrying them, so after a --persist restart they are sent again.
+ */
+class WebhookBacklog implements PersistedPart {
+  readonly file = 'stripe-webhook-backlog.json';
+  private fromLastRun = new Set<string>();
+  private restoredEvents = 0;
+
+  constructor(private readonly stripe: StripeEmulator) {}
+
+  take(): string[] {
+    const delivered = new Set(this.stripe.webhooks.attempts.filter((a) => typeof a.status === 'number' && a.status >= 200 && a.status < 300).map((a) => a.eventId));
+    return this.stripe.state.events
+      .filter((event, index) => (index >= this.restoredEvents || this.fromLastRun.has(event.id)) && !delivered.has(event.id))
+      .map((event) => event.id);
+  }
+
+  restore(saved: unknown): void {
+    this.fromLastRun = new Set(saved as string[]);
+  }
+
+  /** Events from here on were emitted in this run. */
+  loaded(): void {
+    this.restoredEvents = this.stripe.state.events.length;
+  }
+
+  /** Once the webhook route can answer. */
+  redeliver(): void {
+    for (const event of this.stripe.state.events) if (this.fromLastRun.has(event.id)) this.stripe.webhooks.send(event);
+  }
 }
 
 async function createEventQueues(sqs: SQSClient, options: LocalStackOptions) {

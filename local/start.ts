@@ -1,59 +1,96 @@
-import { parseArgs } from 'node:util';
+import { defineCli, parseCli, usage, UsageError } from './cli';
 import { routes } from '../lib/routes';
 import { chooseDynamoDbBackend } from './dynamodb';
-import { startLocalStack } from './stack';
+import { LOCAL_SERVICES, localPort, PortInUseError, PortVariableError } from './ports';
+import { startLocalStack, type LocalStack } from './stack';
+import { installTerminalLog, LOG_LEVELS, type LogLevel } from './terminal-log';
 
 /** `npm start`: the whole stack on this machine, no AWS account, no network. */
-const { values } = parseArgs({ options: { persist: { type: 'string' } } });
-const port = (name: string, fallback: number) => {
-  const raw = process.env[name];
-  const value = raw === undefined ? fallback : Number(raw);
-  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`${name} must be a port number, got ${raw}`);
-  return value;
-};
-const realStripeSecretKey = process.env.STRIPE_SECRET_KEY || undefined;
-if (realStripeSecretKey && !realStripeSecretKey.startsWith('sk_test_')) {
-  console.error('Refusing to run the local stack with a live Stripe key: use a test-mode key (sk_test_…).');
-  process.exit(1);
+const cli = defineCli({
+  command: 'npm start --',
+  summary:
+    'Runs the whole payments stack on this machine: the API (real handlers), DynamoDB, the SQS and Stripe\n' +
+    'emulators, the queue poller, the Stripe hosted-checkout page and a demo shop. Ctrl-C (or SIGTERM/SIGHUP) stops all of it.',
+  options: {
+    persist: { type: 'string', value: 'dir', description: 'keep DynamoDB, the Stripe emulator and the queues in this folder across restarts' },
+    'log-level': { type: 'string', value: 'level', default: 'info', description: `${LOG_LEVELS.join(' | ')}: what the terminal shows` },
+    json: { type: 'boolean', default: false, description: "the handlers' raw JSON log lines instead of one readable line per request and event" },
+  },
+  usesLocalStack: true,
+  examples: ['npm start -- --persist .local-data', 'PORT=3001 STRIPE_EMULATOR_PORT=0 npm start -- --log-level debug'],
+});
+const { values } = parseCli(cli);
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
 }
-process.env.POWERTOOLS_LOG_LEVEL ??= 'INFO';
-process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 async function main() {
-const { backend, notice } = chooseDynamoDbBackend();
-if (notice) console.warn(notice);
-const stack = await startLocalStack({
-  dynamoDbBackend: backend,
-  ports: { api: port('PORT', 3000), stripe: port('STRIPE_EMULATOR_PORT', 12111), sqs: port('SQS_PORT', 9324), dynamodb: port('DYNAMODB_PORT', 8000) },
-  persistDir: values.persist,
-  realStripeSecretKey,
-  webhookSecret: process.env.STRIPE_WEBHOOK_SECRET || 'whsec_local_emulator',
-});
+  const level = values['log-level'] as LogLevel;
+  if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
+  const ports = { api: localPort('api'), stripe: localPort('stripe'), sqs: localPort('sqs'), dynamodb: localPort('dynamodb') };
+  const realStripeSecretKey = process.env.STRIPE_SECRET_KEY || undefined;
+  if (realStripeSecretKey && !realStripeSecretKey.startsWith('sk_test_')) {
+    fail('Refusing to run the local stack with a live Stripe key: use a test-mode key (sk_test_…).', 1);
+  }
+  process.env.POWERTOOLS_LOG_LEVEL = level.toUpperCase();
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+  const logRequest = installTerminalLog({ level, json: values.json });
 
-const line = (label: string, text: string) => console.log(`  ${label.padEnd(10)} ${text}`);
-console.log('\nLocal payments stack');
-line('API', `${stack.apiUrl}  (${routes.map((r) => `${r.method} ${r.resource}`).join(', ')})`);
-line('Stripe', stack.stripeUrl ? `${stack.stripeUrl}  (emulator; webhooks → ${stack.apiUrl}/v1/webhooks/stripe)` : 'real Stripe test mode (STRIPE_SECRET_KEY); forward webhooks with `stripe listen`');
-line('SQS', `${stack.sqsUrl}  (events ${stack.queueUrl}, DLQ ${stack.deadLetterQueueUrl})`);
-line('DynamoDB', `${stack.dynamoDbUrl}  (${stack.dynamoDb.description}, ${values.persist ? `persisted in ${values.persist}` : 'in memory'}; DYNAMODB_BACKEND=${backend})`);
-console.log('\n  WARNING: local only — the API accepts any well-formed JWT WITHOUT verifying its signature.');
-console.log('  Try:  npm run demo     or     TOKEN=$(npm run -s token -- --tenant acme --user alice)\n');
-console.log(`ready ${stack.apiUrl}`);
+  // Signals first: a stop requested while starting still stops what already started.
+  let stack: LocalStack | undefined;
+  let stopping = false;
+  const shutdown = async (signal: NodeJS.Signals) => {
+    if (stopping) {
+      if (signal === 'SIGINT') process.exit(130); // a second Ctrl-C: stop waiting
+      return;
+    }
+    stopping = true;
+    console.log(`\n${signal}: stopping the local stack`);
+    // Whatever hangs, the ports must come free: the process ends within 10 s.
+    setTimeout(() => process.exit(1), 10_000).unref();
+    await stack?.stop();
+    process.exit(0);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(signal));
+  // A parent that dies without passing a signal on (npm on SIGHUP, a killed IDE) must not leave
+  // the stack holding its ports: when this process is re-parented, it stops.
+  const parent = process.ppid;
+  setInterval(() => process.ppid !== parent && void shutdown('SIGHUP'), 1000).unref();
 
-let stopping = false;
-const shutdown = async (signal: string) => {
-  if (stopping) return;
-  stopping = true;
-  console.log(`\n${signal}: stopping the local stack`);
-  await stack.stop();
-  process.exit(0);
-};
-process.on('SIGINT', () => void shutdown('SIGINT'));
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  const { backend, notice } = chooseDynamoDbBackend();
+  if (notice) console.warn(notice);
+  stack = await startLocalStack({
+    dynamoDbBackend: backend,
+    ports,
+    persistDir: values.persist,
+    realStripeSecretKey,
+    webhookSecret: process.env.STRIPE_WEBHOOK_SECRET || 'whsec_local_emulator',
+    onRequest: logRequest,
+    shop: true,
+  });
+  if (stopping) return stack.stop();
+
+  const line = (label: string, text: string) => console.log(`  ${label.padEnd(10)} ${text}`);
+  console.log('\nLocal payments stack');
+  line('API', `${stack.apiUrl}  (${routes.map((r) => `${r.method} ${r.resource}`).join(', ')}; GET /_local/health)`);
+  line('Shop', `${stack.shopUrl}  (a demo shop on client/payments-client.ts: buy, pay on the Stripe page, refund)`);
+  line('Stripe', stack.stripeUrl ? `${stack.stripeUrl}  (emulator; webhooks → ${stack.apiUrl}/v1/webhooks/stripe)` : 'real Stripe test mode (STRIPE_SECRET_KEY); forward webhooks with `stripe listen`');
+  line('SQS', `${stack.sqsUrl}  (events ${stack.queueUrl}, DLQ ${stack.deadLetterQueueUrl})`);
+  line('DynamoDB', `${stack.dynamoDbUrl}  (${stack.dynamoDb.description}, ${values.persist ? `persisted in ${values.persist}` : 'in memory'}; DYNAMODB_BACKEND=${backend})`);
+  if (values.persist) line('Persisted', `${values.persist}: DynamoDB${stack.stripeUrl ? ', the Stripe emulator' : ''} and the queued events are kept across restarts`);
+  console.log('\n  WARNING: local only — the API accepts any well-formed JWT WITHOUT verifying its signature.');
+  console.log(`  Try:  ${stack.shopUrl} in a browser,  npm run demo,  or  TOKEN=$(npm run -s token -- --tenant acme --user alice)\n`);
+  console.log(`ready ${stack.apiUrl}`);
 }
 
 main().catch((error: unknown) => {
-  console.error('The local stack could not start:', error instanceof Error ? error.message : error);
-  process.exit(1);
+  if (error instanceof UsageError) fail(`${error.message}\n\n${usage(cli)}`, 2);
+  if (error instanceof PortVariableError) {
+    process.stderr.write(`${error.message}\n\nPorts: ${Object.values(LOCAL_SERVICES).map((s) => `${s.env} (${s.defaultPort})`).join(', ')}. See npm start -- --help\n`);
+    process.exit(2);
+  }
+  if (error instanceof PortInUseError) fail(`The local stack could not start.\n  ${error.message}`, 1);
+  fail(`The local stack could not start: ${error instanceof Error ? error.message : String(error)}`, 1);
 });

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { defineCli, integerOption, parseCli, runCli } from './cli';
 
 /**
  * `npm run token -- --tenant acme --user alice`: prints a Cognito-shaped ID token for the local
@@ -24,7 +24,20 @@ export function localToken(tenantId: string, userId: string, ttlSeconds = 3600):
   return `${encode({ alg: 'none', typ: 'JWT', kid: 'local' })}.${encode(claims)}.unsigned`;
 }
 
+const cli = defineCli({
+  command: 'npm run -s token --',
+  summary: 'Prints an ID token for the local API (unsigned: the local API Gateway does not verify signatures, Cognito does).',
+  options: {
+    tenant: { type: 'string', value: 'id', default: 'acme', description: 'tenant (the custom:tenant_id claim)' },
+    user: { type: 'string', value: 'id', default: 'alice', description: 'user (the sub claim)' },
+    ttl: { type: 'string', value: 'seconds', default: '3600', description: 'lifetime; 0 gives a token that is already expired' },
+  },
+  examples: ['TOKEN=$(npm run -s token -- --tenant acme --user bob --ttl 600)'],
+});
+
 if (require.main === module) {
-  const { values } = parseArgs({ options: { tenant: { type: 'string', default: 'acme' }, user: { type: 'string', default: 'alice' } } });
-  console.log(localToken(values.tenant!, values.user!));
+  const { values } = parseCli(cli);
+  runCli(cli, async () => {
+    console.log(localToken(values.tenant, values.user, integerOption('ttl', values.ttl)));
+  });
 }

@@ -149,7 +149,8 @@ export class PaymentsApi extends Construct {
         templates: { 'application/json': template },
       });
     };
-    respond(ResponseType.UNAUTHORIZED, 'unauthorized', { status: '401' });
+    // Cognito's message tells an expired token ("The incoming token has expired") from a missing one.
+    respond(ResponseType.UNAUTHORIZED, 'unauthorized', { status: '401', detail: '$context.error.messageString' });
     respond(ResponseType.ACCESS_DENIED, 'forbidden', { status: '403' });
     respond(ResponseType.WAF_FILTERED, 'forbidden', { status: '403' });
     // API Gateway says "Missing Authentication Token" for a path that does not exist.

@@ -76,6 +76,11 @@ export class QueueStore {
 
   private now = () => this.behaviour.clock();
 
+  /** The live queues by name (what `npm start --persist` snapshots and refills). */
+  get all(): ReadonlyMap<string, Queue> {
+    return this.queues;
+  }
+
   create(nameInput: unknown, attributesInput: Record<string, unknown> = {}): Queue {
     const name = String(nameInput ?? '');
     if (!/^[\w-]{1,80}$/.test(name)) throw new SqsError('InvalidParameterValue', 'Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length');

@@ -47,6 +47,8 @@ export interface SqsEmulatorOptions {
 export interface SqsEmulator {
   url: string;
   port: number;
+  /** The live queues by name, messages included: what `npm start --persist` snapshots and refills. */
+  readonly queues: ReadonlyMap<string, { messages: object[] }>;
   close(): Promise<void>;
 }
 
@@ -222,6 +224,7 @@ export async function startSqsEmulator(options: SqsEmulatorOptions = {}): Promis
   return {
     url: queues.baseUrl,
     port,
+    queues: queues.all,
     close: () =>
       new Promise<void>((resolve) => {
         closing = true;

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createCheckoutPage } from './checkout-page';
 import {
   integer, invalid, metadataOf, missing, objectParam, parameterMissing, raisedBeforeExecution, required, str, StripeApiError,
   type ApiRequest, type EmulatorContext, type OpenSessionInput, type PricedLineItems, type Route,
@@ -82,6 +83,8 @@ export class EmulatorState {
   readonly faults: Fault[] = [];
   /** The payment_intent_data[metadata] of each session, applied when the session is paid. */
   readonly sessionIntentMetadata = new Map<string, Metadata>();
+  /** What each session sells (price id and quantity), for its hosted page. */
+  readonly sessionLineItems = new Map<string, { price: string; quantity: number }[]>();
   /** Armed by /v1/test_helpers/refunds/next_pending: refunds (of one payment intent, or any) that start `pending`. */
   readonly pendingRefundArms: { paymentIntentId: string | null; remaining: number }[] = [];
   /** Every API request received (after auth), replays and faults included. */
@@ -188,6 +191,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
       created: request.now,
     });
     state.sessions.set(session.id, session);
+    state.sessionLineItems.set(session.id, input.lineItems.items);
     state.sessionIntentMetadata.set(session.id, input.intentMetadata);
     return session;
   };
@@ -517,6 +521,8 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     return fault;
   };
 
+  const checkoutPage = createCheckoutPage({ state, baseUrl: () => baseUrl });
+
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', baseUrl);
     const method = req.method ?? 'GET';
@@ -524,8 +530,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
 
-    const paymentPage = /^\/c\/pay\/([^/]+)$/.exec(url.pathname);
-    if (paymentPage && method === 'GET') return sendPaymentPage(res, state.sessions.get(paymentPage[1]));
+    if (await checkoutPage(req, res, url, text)) return;
 
     const requestId = stripeId('req', 14);
     const headers = { 'Request-Id': requestId };
@@ -605,7 +610,10 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
       if (!res.headersSent) send(res, 500, { error: { type: 'api_error', message: `Emulator bug: ${String(error)}` } });
     });
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
   const { port } = server.address() as AddressInfo;
   baseUrl = `http://${options.host ?? '127.0.0.1'}:${port}`;
   return {
@@ -629,14 +637,4 @@ function apiKeyOf(header: string | undefined): string {
   if (scheme === 'Bearer') return value;
   if (scheme === 'Basic') return Buffer.from(value, 'base64').toString('utf8').split(':')[0];
   return '';
-}
-
-/** A bare "hosted checkout" page so the checkoutUrl of a local session opens somewhere useful. */
-function sendPaymentPage(res: ServerResponse, session: StripeObject | undefined) {
-  res.writeHead(session ? 200 : 404, { 'Content-Type': 'text/html; charset=utf-8' });
-  if (!session) return res.end('<h1>No such Checkout Session</h1>');
-  const amount = `${((session.amount_total as number) / 100).toFixed(2)} ${String(session.currency).toUpperCase()}`;
-  res.end(`<!doctype html><title>Local Checkout</title><h1>Local Stripe emulator</h1>
-<p>Session <code>${session.id}</code>: ${amount}, status <b>${session.status}</b>.</p>
-<p>Pay it with: <code>curl -X POST -u sk_test_local: /v1/test_helpers/checkout/sessions/${session.id}/complete</code></p>`);
 }

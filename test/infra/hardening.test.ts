@@ -30,6 +30,8 @@ describe('API', () => {
       expect(body).toMatch(/^\{"type":"urn:payments:problem:[a-z-]+"/);
     }
     expect(byType.THROTTLED.ResponseParameters['gatewayresponse.header.Retry-After']).toBe("'1'");
+    // Cognito's own message in `detail`: the local API Gateway says the same for an expired token.
+    expect(byType.UNAUTHORIZED.ResponseTemplates['application/json']).toMatch(/"detail":\$context\.error\.messageString\}$/);
     expect(byType.DEFAULT_5XX).toBeDefined();
     expect(byType.DEFAULT_4XX).toBeDefined();
   });

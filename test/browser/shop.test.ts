@@ -1,0 +1,145 @@
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { LOCAL_TABLE_NAMES } from '../../local/dynamodb';
+import { SHOP_TENANT } from '../../local/shop/server';
+import { startLocalStack, type LocalStack } from '../../local/stack';
+
+/**
+ * The demo shop in a real browser (Debian's Chromium driven by playwright-core): the client's
+ * browser claims — a double click sends one key, a reload resumes with the same key — and the
+ * emulator's hosted Checkout page, counted in orders and Stripe objects, not in pixels.
+ */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const available = existsSync(CHROMIUM);
+const inCi = process.env.CI === 'true';
+if (!available && !inCi) {
+  console.warn(`Browser tests SKIPPED: no Chromium at ${CHROMIUM}. Install it (apt-get install chromium) or set CHROMIUM_PATH; with CI=true they run and fail without it.`);
+}
+const describeBrowser = available || inCi ? describe : describe.skip;
+
+describeBrowser('demo shop in Chromium', () => {
+  let stack: LocalStack;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+
+  beforeAll(async () => {
+    if (!available) throw new Error(`CI=true but no Chromium at ${CHROMIUM}: .ci/run installs it (apt-get install chromium).`);
+    [stack, browser] = await Promise.all([
+      startLocalStack({ ports: { api: 0, stripe: 0, sqs: 0, dynamodb: 0 }, webhookSecret: 'whsec_browser', shop: true, queueVisibilitySeconds: 1 }),
+      chromium.launch({
+        executablePath: CHROMIUM,
+        // launch() gives every browser a fresh temporary --user-data-dir of its own.
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      }),
+    ]);
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+  // A fresh context per test: its own localStorage, as a new visitor.
+  beforeEach(async () => {
+    context = await browser.newContext();
+    page = await context.newPage();
+  });
+  afterEach(() => context.close());
+
+  const shopOrders = async () => {
+    const { Items = [] } = await DynamoDBDocumentClient.from(stack.dynamoDb.client).send(new ScanCommand({ TableName: LOCAL_TABLE_NAMES.orders }));
+    return Items.filter((item) => item.tenantId === SHOP_TENANT);
+  };
+  const stripeCount = (path: string) => stack.stripe!.state.executedCreates.get(path) ?? 0;
+  /** Every Idempotency-Key the page sent with POST /v1/checkouts. */
+  const checkoutKeys = (target: Page) => {
+    const keys: string[] = [];
+    target.on('request', (request) => {
+      if (request.method() === 'POST' && request.url().endsWith('/v1/checkouts')) keys.push(request.headers()['idempotency-key']);
+    });
+    return keys;
+  };
+  const openShop = async () => {
+    await page.goto(stack.shopUrl!);
+    await page.locator('#products li').first().waitFor();
+  };
+  const buyButton = () => page.locator('#products li').first().locator('button');
+  const onPaymentPage = () => page.waitForURL(/\/c\/pay\/cs_test_/);
+
+  it('a double click on Buy sends one Idempotency-Key and makes one order and one Checkout Session', async () => {
+    const orders = (await shopOrders()).length;
+    const sessions = stripeCount('/v1/checkout/sessions');
+    const keys = checkoutKeys(page);
+    await openShop();
+    await buyButton().dblclick();
+    await onPaymentPage();
+    expect(keys.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(keys).size).toBe(1);
+    expect((await shopOrders()).length).toBe(orders + 1);
+    expect(stripeCount('/v1/checkout/sessions')).toBe(sessions + 1);
+    await expect(page.locator('#total').textContent()).resolves.toBe('25.00 EUR');
+    expect(page.url()).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/c\/pay\/cs_test_/); // absolute, on the emulator
+  }, 30_000);
+
+  it('Pay on the Stripe page brings the customer back to an order that turns paid, then refunded', async () => {
+    const charges = stack.stripe!.state.charges.size;
+    await openShop();
+    await buyButton().click();
+    await onPaymentPage();
+    await page.locator('#pay').click();
+    await page.waitForURL(/\/shop\/order\?cart=.+&session=cs_test_/); // {CHECKOUT_SESSION_ID} filled in
+    await page.locator('#order-status', { hasText: /^paid$/ }).waitFor({ timeout: 15_000 });
+    expect(stack.stripe!.state.charges.size).toBe(charges + 1);
+
+    const refunds = stripeCount('/v1/refunds');
+    await page.locator('#refund').click();
+    await page.locator('#order-status', { hasText: /^refunded$/ }).waitFor({ timeout: 15_000 });
+    expect(stripeCount('/v1/refunds')).toBe(refunds + 1);
+    const orderId = await page.locator('#order-id').textContent();
+    const [order] = (await shopOrders()).filter((o) => o.orderId === orderId);
+    expect(order).toMatchObject({ amountTotal: 2500, amountRefunded: 2500 });
+  }, 40_000);
+
+  it('Decline leaves the session open and the order unpaid; Cancel returns to the shop', async () => {
+    const charges = stack.stripe!.state.charges.size;
+    await openShop();
+    await buyButton().click();
+    await onPaymentPage();
+    const sessionId = page.url().split('/').pop()!;
+    await page.locator('#decline').click();
+    await expect(page.locator('#notice').textContent()).resolves.toMatch(/declined/);
+    expect(stack.stripe!.state.sessions.get(sessionId)).toMatchObject({ status: 'open', payment_status: 'unpaid' });
+    await page.locator('#cancel').click();
+    await page.waitForURL(/\/shop\/\?cancelled=/);
+    await expect(page.locator('#status').textContent()).resolves.toMatch(/cancelled/);
+    const [order] = (await shopOrders()).filter((o) => o.checkoutSessionId === sessionId);
+    expect(order.paymentStatus).toBe('pending');
+    expect(stack.stripe!.state.charges.size).toBe(charges);
+  }, 30_000);
+
+  it('a reload while Buy waits for its answer resumes with the same key: one order', async () => {
+    const orders = (await shopOrders()).length;
+    const keys = checkoutKeys(page);
+    await openShop();
+    // The first checkout reaches the API and runs, but its answer never reaches the page.
+    let held: (() => Promise<void>) | undefined;
+    const ranOnServer = new Promise<void>((resolve) => {
+      void page.route('**/v1/checkouts', async (route) => {
+        if (held) return route.continue();
+        held = () => route.abort().catch(() => undefined);
+        await route.fetch();
+        resolve();
+      });
+    });
+    await buyButton().click();
+    await ranOnServer;
+    const replayed = page.waitForResponse((r) => r.url().endsWith('/v1/checkouts') && r.request().method() === 'POST');
+    await page.reload();
+    expect((await replayed).headers()['idempotent-replayed']).toBe('true');
+    await onPaymentPage();
+    await held!();
+    expect(keys.length).toBe(2);
+    expect(new Set(keys).size).toBe(1);
+    expect((await shopOrders()).length).toBe(orders + 1);
+  }, 30_000);
+});
