@@ -1,3 +1,4 @@
+import type { EventOutcome } from '../lambdas/domain/stripe-events';
 import type { RequestLogEntry } from './api-gateway';
 
 /**
@@ -29,10 +30,12 @@ export function requestLine(entry: RequestLogEntry, at = new Date()): string {
 }
 
 /** What an event processor outcome means for the order, in plain words. */
-const EVENT_OUTCOMES: Record<string, string> = {
+const EVENT_OUTCOMES: Record<EventOutcome, string> = {
   applied: 'applied to the order',
   stale: 'nothing to change: the order already reflects this or a later event',
-  ignored: 'ignored: not an event about one of our orders that we act on',
+  ignored: 'ignored: an event type we do not act on',
+  foreign: 'foreign: not about anything this backend created; acknowledged, nothing changed',
+  anomaly: 'ANOMALY: about our order but contradicting it; recorded on the order, not applied (see npm run reconcile)',
 };
 
 /** A handler's Powertools line rewritten, or undefined when it should not be shown. */
@@ -43,8 +46,9 @@ export function handlerLine(record: Record<string, unknown>, level: LogLevel): s
   const event = `${record.stripeEventType ?? 'event'} ${record.stripeEventId ?? ''}`.trim();
   const order = record.orderId ? ` order ${record.orderId}:` : '';
   if (record.message === 'Stripe event handled') {
-    const outcome = record.duplicate ? 'duplicate delivery: already handled, nothing done' : (EVENT_OUTCOMES[String(record.outcome)] ?? String(record.outcome));
-    return `${clock(at)} EVENT ${event} →${order} ${outcome}  ${record.ms ?? '?'} ms`;
+    const outcome = record.duplicate ? 'duplicate delivery: already handled, nothing done' : (EVENT_OUTCOMES[record.outcome as EventOutcome] ?? String(record.outcome));
+    const reason = record.reason && !record.duplicate && record.outcome !== 'applied' ? ` (${String(record.reason)})` : '';
+    return `${clock(at)} EVENT ${event} →${order} ${outcome}${reason}  ${record.ms ?? '?'} ms`;
   }
   if (record.message === 'Stripe event failed; SQS will retry it') {
     const error = record.error as { message?: string } | undefined;

@@ -42,15 +42,6 @@ const METRIC_OF: Record<EventOutcome, string> = {
   ignored: 'StripeEventIgnored',
 };
 
-/** Newcomer-readable words for each outcome, for the log line. */
-export const OUTCOME_MEANING: Record<EventOutcome, string> = {
-  applied: 'changed the order',
-  stale: 'already reflected in the order (duplicate or older news)',
-  foreign: 'not about anything this backend created; acknowledged',
-  anomaly: 'about our order but contradicting it; recorded for review',
-  ignored: 'an event type we do not handle',
-};
-
 /** SQS allows a delay of at most 15 minutes. */
 const MAX_DELAY_SECONDS = 900;
 
@@ -114,7 +105,7 @@ export function createEventProcessor(deps: EventProcessorDeps) {
       const { outcome, orderId, reason, duplicate } = (await applyOnce(event)) as AppliedEvent;
       metrics.addMetric(duplicate ? 'StripeEventDuplicate' : METRIC_OF[outcome], MetricUnit.Count, 1);
       const log = outcome === 'anomaly' && !duplicate ? logger.warn.bind(logger) : logger.info.bind(logger);
-      log(`Stripe event ${duplicate ? 'was a duplicate' : OUTCOME_MEANING[outcome]}`, {
+      log('Stripe event handled', {
         stripeEventId: event.id,
         stripeEventType: event.type,
         orderId,

@@ -56,7 +56,7 @@ it('never logs secrets, tokens, card data, emails or webhook payloads', async ()
 
   const text = lines.join('\n');
   // The capture saw the handlers at work: this test is not vacuous.
-  expect(text).toContain('"message":"Stripe event changed the order"');
+  expect(text).toContain('"message":"Stripe event handled"');
   expect(text).toContain('"message":"Rejected Stripe webhook"');
   expect(text).toContain('"message":"Stripe unavailable"');
   expect(text).toContain('"IdempotentReplay"'); // EMF metrics are written too
