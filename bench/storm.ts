@@ -9,6 +9,8 @@ import { startLocalStack, type LocalStack } from '../local/stack';
 import { signatureHeader } from '../local/stripe-emulator/webhook-delivery';
 import type { StripeObject } from '../local/stripe-emulator/stripe-objects';
 import { localToken } from '../local/token';
+import { orderView } from '../lambdas/domain/ledger';
+import type { Order } from '../lambdas/domain/order';
 
 /**
  * Webhook storm: a population of orders and their real Stripe events (from the emulator),
@@ -46,8 +48,12 @@ export interface StormReport {
   inDeadLetterQueue: number;
   unexpectedInDeadLetterQueue: number;
   poisonMissingFromDeadLetterQueue: number;
+  /** Orders Stripe compared with ours field by field: status, refunded, pending, disputes. */
   mismatches: number;
   mismatchExamples: string[];
+  /** Payment Link sessions paid that name one of our orders: each must be recorded as an anomaly. */
+  foreignSessionsNamingOrders: number;
+  anomaliesMissed: number;
   /** From the first delivery to the last acknowledgement. */
   deliverySeconds: number;
   /** Webhooks acknowledged per second (verified and enqueued). */
@@ -81,37 +87,23 @@ async function pool<T>(items: T[], concurrency: number, work: (item: T, index: n
   );
 }
 
+/** What an order must look like: Stripe's own state for it (the emulator), never our event log. */
 interface Expected {
-  paymentStatus: 'pending' | 'paid' | 'expired';
+  status: string;
   amountRefunded: number;
-  disputed: boolean;
+  amountRefundPending: number;
+  disputes: string[];
 }
 
-/** What the orders must look like after every event applied once, in any order. */
-function oracle(events: StripeObject[]): Map<string, Expected> {
-  const orderOfIntent = new Map<string, string>();
-  const expected = new Map<string, Expected>();
-  const of = (orderId: string) => {
-    if (!expected.has(orderId)) expected.set(orderId, { paymentStatus: 'pending', amountRefunded: 0, disputed: false });
-    return expected.get(orderId)!;
-  };
-  const object = (e: StripeObject) => (e.data as { object: Record<string, any> }).object;
-  for (const e of events.filter((x) => String(x.type).startsWith('checkout.session.'))) {
-    const session = object(e);
-    const order = of(session.metadata.orderId);
-    if (session.payment_intent) orderOfIntent.set(session.payment_intent, session.metadata.orderId);
-    if (e.type === 'checkout.session.completed' && session.payment_status === 'paid') order.paymentStatus = 'paid';
-    if (e.type === 'checkout.session.expired' && order.paymentStatus === 'pending') order.paymentStatus = 'expired';
-  }
-  for (const e of events) {
-    const o = object(e);
-    if (e.type === 'charge.refunded') {
-      const order = of(orderOfIntent.get(o.payment_intent)!);
-      order.amountRefunded = Math.max(order.amountRefunded, o.amount_refunded);
-    }
-    if (e.type === 'charge.dispute.created') of(orderOfIntent.get(o.payment_intent)!).disputed = true;
-  }
-  return expected;
+function stripeTruth(stripe: NonNullable<LocalStack['stripe']>, order: { checkoutSessionId: string }): Expected {
+  const session = stripe.state.sessions.get(order.checkoutSessionId)!;
+  const intent = session.payment_intent as string | null;
+  const refunds = [...stripe.state.refunds.values()].filter((r) => intent && r.payment_intent === intent);
+  const amountRefunded = refunds.filter((r) => r.status !== 'failed' && r.status !== 'canceled').reduce((sum, r) => sum + (r.amount as number), 0);
+  const paid = session.payment_status === 'paid';
+  const status = !paid ? (session.status === 'expired' ? 'expired' : 'pending') : amountRefunded === 0 ? 'paid' : amountRefunded >= (session.amount_total as number) ? 'refunded' : 'partially_refunded';
+  const disputes = [...stripe.state.disputes.values()].filter((d) => intent && d.payment_intent === intent).map((d) => `${d.id}:${d.status}`).sort();
+  return { status, amountRefunded, amountRefundPending: 0, disputes };
 }
 
 export async function runStorm(options: StormOptions): Promise<StormReport> {
@@ -143,6 +135,8 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
     log(`Creating orders and their Stripe events (target ${baseTarget} events)...`);
     const events = () => stack.stripe!.state.events;
     let orders = 0;
+    const population: { orderId: string; checkoutSessionId: string }[] = [];
+    const foreignNamed = new Set<string>();
     while (events().length < baseTarget) {
       const batch = Array.from({ length: Math.min(32, Math.ceil((baseTarget - events().length) / 3)) }, () => random());
       await pool(batch, 16, async (fate) => {
@@ -151,13 +145,29 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
           headers: { Authorization: `Bearer ${token}`, 'Idempotency-Key': randomUUID(), 'Content-Type': 'application/json' },
           body: JSON.stringify({ lineItems: [{ price: price.id, quantity: 1 + Math.floor(fate * 3) }], successUrl: 'https://s.example/', cancelUrl: 'https://s.example/' }),
         });
-        const { checkoutSessionId } = (await response.json()) as { checkoutSessionId: string };
+        const { orderId, checkoutSessionId } = (await response.json()) as { orderId: string; checkoutSessionId: string };
+        population.push({ orderId, checkoutSessionId });
         orders++;
+        const helper = (path: string, params: Record<string, unknown> = {}) => stripe.rawRequest('POST', `/v1/test_helpers/${path}`, params);
+        if (fate < 0.05) {
+          // Someone pays a Payment Link naming this order (?client_reference_id=): never applied, recorded.
+          const link = await stripe.paymentLinks.create({ line_items: [{ price: price.id, quantity: 1 }] });
+          const foreign = (await helper(`payment_links/${link.id}/checkout`, { client_reference_id: orderId })) as unknown as { id: string };
+          await helper(`checkout/sessions/${foreign.id}/complete`);
+          foreignNamed.add(orderId);
+        }
         if (fate < 0.7) {
-          await stripe.rawRequest('POST', `/v1/test_helpers/checkout/sessions/${checkoutSessionId}/complete`, {});
+          await helper(`checkout/sessions/${checkoutSessionId}/complete`);
           const paymentIntent = (await stripe.checkout.sessions.retrieve(checkoutSessionId)).payment_intent as string;
-          if (fate < 0.3) await stripe.refunds.create({ payment_intent: paymentIntent, amount: 100 + Math.floor(fate * 1000) });
-          if (fate < 0.07) await stripe.rawRequest('POST', `/v1/test_helpers/payment_intents/${paymentIntent}/dispute`, {});
+          // Outside refunds (the Dashboard: no metadata of ours); some bounce later.
+          if (fate < 0.3) {
+            const refund = await stripe.refunds.create({ payment_intent: paymentIntent, amount: 100 + Math.floor(fate * 1000) });
+            if (fate < 0.12) await helper(`refunds/${refund.id}/fail`);
+          }
+          if (fate < 0.07) {
+            const dispute = (await helper(`payment_intents/${paymentIntent}/dispute`)) as unknown as { id: string };
+            if (fate < 0.05) await helper(`disputes/${dispute.id}/close`, { outcome: fate < 0.03 ? 'lost' : 'won' });
+          }
         } else if (fate < 0.9) {
           await stripe.checkout.sessions.expire(checkoutSessionId);
         }
@@ -187,10 +197,11 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
     const poisonIds = new Set<string>();
     const poisonCount = Math.round(eventLog.length * rates.poison);
     for (let i = 0; i < poisonCount; i++) {
-      // A payment for an order that does not exist: retried, never applicable, dead-lettered.
+      // Signed, but not a Stripe event (no type, no object): never applicable, dead-lettered. (A
+      // session naming an order we never wrote is foreign: acknowledged, not poison.)
       const id = `evt_poison${i}_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
       poisonIds.add(id);
-      const event = { id, object: 'event', type: 'checkout.session.completed', created: Math.floor(Date.now() / 1000), data: { object: { id: `cs_test_poison${i}`, object: 'checkout.session', metadata: { orderId: `ord_${'0'.repeat(24)}${String(i).padStart(8, '0')}` }, payment_status: 'paid', amount_total: 1000, currency: 'eur' } } } as StripeObject;
+      const event = { id, object: 'event', created: Math.floor(Date.now() / 1000) } as unknown as StripeObject;
       plan.splice(Math.floor(random() * (plan.length + 1)), 0, { event, kind: 'poison' });
     }
 
@@ -233,24 +244,27 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
     progress('');
 
     // 5. Compare with the oracle, and the DLQ with the poison list.
-    const expected = oracle(eventLog);
     const documents = DynamoDBDocumentClient.from(stack.dynamoDb.client);
-    const actual = new Map<string, Record<string, unknown>>();
+    const actual = new Map<string, Order>();
     let start: Record<string, unknown> | undefined;
     do {
       const page = await documents.send(new ScanCommand({ TableName: LOCAL_TABLE_NAMES.orders, ExclusiveStartKey: start }));
-      for (const item of page.Items ?? []) actual.set(item.orderId as string, item);
+      for (const item of page.Items ?? []) actual.set(item.orderId as string, item as Order);
       start = page.LastEvaluatedKey;
     } while (start);
     const mismatchExamples: string[] = [];
     let mismatches = 0;
-    for (const [orderId, want] of expected) {
+    let anomaliesMissed = 0;
+    for (const { orderId, checkoutSessionId } of population) {
+      const want = stripeTruth(stack.stripe!, { checkoutSessionId });
       const got = actual.get(orderId);
-      const have = got && { paymentStatus: got.paymentStatus, amountRefunded: got.amountRefunded, disputed: got.disputed };
+      const view = got && orderView(got);
+      const have = view && { status: view.status, amountRefunded: view.amountRefunded, amountRefundPending: view.amountRefundPending, disputes: view.disputes.map((d) => `${d.disputeId}:${d.status}`).sort() };
       if (JSON.stringify(have) !== JSON.stringify(want)) {
         mismatches++;
-        if (mismatchExamples.length < 5) mismatchExamples.push(`${orderId}: expected ${JSON.stringify(want)}, got ${JSON.stringify(have)}`);
+        if (mismatchExamples.length < 5) mismatchExamples.push(`${orderId}: Stripe says ${JSON.stringify(want)}, we say ${JSON.stringify(have)}`);
       }
+      if (foreignNamed.has(orderId) && !got?.anomalies.some((a) => a.kind === 'foreign_session_names_order')) anomaliesMissed++;
     }
     const deadIds = new Set<string>();
     for (let empty = 0; empty < 3; ) {
@@ -273,6 +287,8 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
       poisonMissingFromDeadLetterQueue: [...poisonIds].filter((id) => !deadIds.has(id)).length,
       mismatches,
       mismatchExamples,
+      foreignSessionsNamingOrders: foreignNamed.size,
+      anomaliesMissed,
       deliverySeconds,
       deliveredPerSecond: Math.round(plan.length / deliverySeconds),
       settledSeconds,
@@ -301,7 +317,9 @@ function table(r: StormReport) {
     ['reordered', r.reordered],
     ['poison → DLQ', `${r.poison} → ${r.inDeadLetterQueue}`],
     ['unexpected in DLQ', r.unexpectedInDeadLetterQueue],
-    ['orders not matching the oracle', r.mismatches],
+    ['orders not matching Stripe', r.mismatches],
+    ['foreign sessions naming an order', r.foreignSessionsNamingOrders],
+    ['… not recorded as an anomaly', r.anomaliesMissed],
     ['delivery (s)', r.deliverySeconds.toFixed(1)],
     ['webhooks acknowledged/s', r.deliveredPerSecond],
     ['until settled, DLQ included (s)', r.settledSeconds.toFixed(1)],
@@ -338,7 +356,7 @@ if (require.main === module) {
       log: (text) => console.log(text),
       progress: (text) => (tty ? process.stderr.write(`\r\x1b[2K${text}`) : text && process.stderr.write(`${text}\n`)),
     });
-    const ok = report.mismatches === 0 && report.unexpectedInDeadLetterQueue === 0 && report.poisonMissingFromDeadLetterQueue === 0;
+    const ok = report.mismatches === 0 && report.anomaliesMissed === 0 && report.unexpectedInDeadLetterQueue === 0 && report.poisonMissingFromDeadLetterQueue === 0;
     return ok ? 0 : 1;
   });
 }

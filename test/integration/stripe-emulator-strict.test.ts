@@ -82,6 +82,8 @@ describe('Idempotency-Key ageing', () => {
   it('treats keys saved 24 h ago on the emulator clock as gone', async () => {
     const pi = await paidIntent(1000);
     const params = { payment_intent: pi, amount: 100 };
+    // A frozen clock: the test must not depend on how many wall-clock seconds pass while it runs.
+    await helper('/v1/test_helpers/clock', { frozen_at: Math.floor(Date.now() / 1000) + 10 });
     await stripe.refunds.create(params, { idempotencyKey: 'ages-out' });
     await helper('/v1/test_helpers/clock', { advance_seconds: 86_399 });
     expect((await stripe.refunds.create(params, { idempotencyKey: 'ages-out' })).lastResponse.headers['idempotent-replayed']).toBe('true');
@@ -89,6 +91,7 @@ describe('Idempotency-Key ageing', () => {
     await helper('/v1/test_helpers/clock', { advance_seconds: 1 });
     expect((await stripe.refunds.create(params, { idempotencyKey: 'ages-out' })).lastResponse.headers['idempotent-replayed']).toBeUndefined();
     expect(refundsAtStripe(pi)).toHaveLength(2);
+    await helper('/v1/test_helpers/clock', { unfreeze: true });
   });
 });
 

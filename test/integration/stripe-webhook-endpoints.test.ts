@@ -36,7 +36,9 @@ afterAll(async () => {
   await new Promise((resolve) => receiver.close(resolve));
 });
 afterEach(async () => {
-  for await (const endpoint of stripe.webhookEndpoints.list()) await stripe.webhookEndpoints.del(endpoint.id);
+  // Listed first, then deleted: a deleted object cannot be the cursor of the next page (404, as at Stripe).
+  const endpoints = await stripe.webhookEndpoints.list({ limit: 100 }).autoPagingToArray({ limit: 100 });
+  for (const endpoint of endpoints) await stripe.webhookEndpoints.del(endpoint.id);
   received.splice(0);
 });
 
