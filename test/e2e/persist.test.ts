@@ -33,8 +33,8 @@ it('redelivers, after a restart, the events whose webhook had not gone through',
   expect(created.status).toBe(201);
 
   // The webhook route is unreachable when the customer pays; Stripe's next retry is a minute away.
-  const endpoint = first.stripe!.webhooks.endpoint!;
-  first.stripe!.webhooks.endpoint = { ...endpoint, url: 'http://127.0.0.1:9/unreachable' };
+  const [endpoint] = (await stripe.webhookEndpoints.list()).data;
+  await stripe.webhookEndpoints.update(endpoint.id, { url: 'http://127.0.0.1:9/unreachable' });
   await stripe.rawRequest('POST', `/v1/test_helpers/checkout/sessions/${created.body.checkoutSessionId}/complete`, {});
   await eventually(async () => first.stripe!.webhooks.attempts.filter((a) => a.status === 'network_error').length >= 3);
   expect((await apiClient(first.apiUrl).get(`/v1/orders/${created.body.orderId}`)).body.status).toBe('pending');
