@@ -83,7 +83,7 @@ export interface components {
                 price: string;
                 quantity: number;
             }[];
-            successUrl: components["schemas"]["WebUrl"];
+            successUrl: components["schemas"]["SuccessUrl"];
             cancelUrl: components["schemas"]["WebUrl"];
             customerEmail?: components["schemas"]["EmailAddress"];
         };
@@ -96,6 +96,13 @@ export interface components {
          * @example https://shop.example/ok
          */
         WebUrl: string;
+        /**
+         * @description A `WebUrl` that may also hold Stripe's template `{CHECKOUT_SESSION_ID}` in its path, query or
+         *     fragment: Stripe replaces it with the session's id when it redirects the customer. Being a
+         *     template, it is not itself a URI, so it has a `pattern` and no `format`.
+         * @example https://shop.example/ok?session={CHECKOUT_SESSION_ID}
+         */
+        SuccessUrl: string;
         /**
          * Format: email
          * @description An address in RFC 5321 dot-atom form (no quoted local parts, no leading, trailing or double dots), with a dotted ASCII domain.

@@ -37,6 +37,7 @@ const MAX_FIELD_ERRORS = 50;
 /** Patterns that stand for a rule are reported as the rule, not as a regular expression. */
 const PATTERN_RULES: Record<string, string> = {
   WebUrl: 'must be an absolute http(s) URL made of RFC 3986 characters (no spaces, no user info)',
+  SuccessUrl: 'must be an absolute http(s) URL made of RFC 3986 characters (no spaces, no user info); {CHECKOUT_SESSION_ID} may appear in it',
   EmailAddress: 'must be an e-mail address such as alice@shop.example',
 };
 
