@@ -36,16 +36,18 @@ const SECONDS_BEFORE_RETRY = { inProgress: 1, unavailable: 2, unexpected: 1 } as
 
 /** The 409's Retry-After never says more than this, whatever the lock's remaining life. */
 export const MAX_IN_PROGRESS_RETRY_AFTER_SECONDS = 10;
+/** A lock younger than this most likely belongs to a request that is about to finish (a double click). */
+const YOUNG_LOCK_MS = 3000;
 
 /**
- * A 409's Retry-After: the time left on the in-progress lock (noted by idempotent-step.ts),
- * which after a crash lasts until that invocation's deadline. Bounded, so a live duplicate
- * (a double click) is never told to wait long: from 1 s up to 10 s.
+ * A 409's Retry-After. A young lock is a live request finishing soon: 1 s. An older one may be
+ * held by a crashed invocation until its deadline: the time left on it (noted by
+ * idempotent-step.ts), at most 10 s, so clients do not poll a dead lock every second.
  */
 function secondsUntilLockExpires(error: Error, now = Date.now()): number {
-  const expiresAtMs = (error as { lockExpiresAtMs?: number }).lockExpiresAtMs;
-  if (!expiresAtMs) return SECONDS_BEFORE_RETRY.inProgress;
-  return Math.min(MAX_IN_PROGRESS_RETRY_AFTER_SECONDS, Math.max(SECONDS_BEFORE_RETRY.inProgress, Math.ceil((expiresAtMs - now) / 1000)));
+  const { lockExpiresAtMs, lockTakenAtMs } = error as { lockExpiresAtMs?: number; lockTakenAtMs?: number };
+  if (!lockExpiresAtMs || (lockTakenAtMs !== undefined && now - lockTakenAtMs < YOUNG_LOCK_MS)) return SECONDS_BEFORE_RETRY.inProgress;
+  return Math.min(MAX_IN_PROGRESS_RETRY_AFTER_SECONDS, Math.max(SECONDS_BEFORE_RETRY.inProgress, Math.ceil((lockExpiresAtMs - now) / 1000)));
 }
 
 const isAwsServiceError = (error: Error) =>

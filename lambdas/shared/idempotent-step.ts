@@ -12,7 +12,7 @@ import { callerOf, idempotencyKeyOf } from './request-identity';
 export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 
 /** Per request: when the in-progress lock we ran into expires (set only on a conflict). */
-const lockSeen = new AsyncLocalStorage<{ expiresAtMs?: number }>();
+const lockSeen = new AsyncLocalStorage<{ expiresAtMs?: number; takenAtMs?: number }>();
 
 /**
  * Powertools 2.35 reads the conflicting record but throws IdempotencyAlreadyInProgressError
@@ -22,14 +22,19 @@ const lockSeen = new AsyncLocalStorage<{ expiresAtMs?: number }>();
 class LockAwarePersistenceLayer extends DynamoDBPersistenceLayer {
   override processExistingRecord(...args: Parameters<DynamoDBPersistenceLayer['processExistingRecord']>) {
     const seen = lockSeen.getStore();
-    if (seen) seen.expiresAtMs = args[0].inProgressExpiryTimestamp;
+    if (seen) {
+      seen.expiresAtMs = args[0].inProgressExpiryTimestamp;
+      // The record's TTL was set when the lock was taken: expiry − TTL is when that was.
+      if (args[0].expiryTimestamp !== undefined) seen.takenAtMs = (args[0].expiryTimestamp - this.expiresAfterSeconds) * 1000;
+    }
     return super.processExistingRecord(...args);
   }
 }
 
-/** Set on IdempotencyAlreadyInProgressError when the lock's expiry is known (epoch ms). */
+/** Set on IdempotencyAlreadyInProgressError when the lock's expiry and age are known (epoch ms). */
 export interface InProgressConflict extends Error {
   lockExpiresAtMs?: number;
+  lockTakenAtMs?: number;
 }
 
 export interface IdempotentStepOptions {
@@ -67,10 +72,10 @@ export function idempotentStep<Payload>(
   return (request, context) => {
     // The in-progress lock expires with the invocation, so a crashed run frees the key.
     config.registerLambdaContext(context);
-    const seen: { expiresAtMs?: number } = {};
+    const seen: { expiresAtMs?: number; takenAtMs?: number } = {};
     return lockSeen.run(seen, () => runOnce(request)).catch((error: unknown) => {
       if (error instanceof Error && error.name === 'IdempotencyAlreadyInProgressError' && seen.expiresAtMs) {
-        (error as InProgressConflict).lockExpiresAtMs = seen.expiresAtMs;
+        Object.assign(error, { lockExpiresAtMs: seen.expiresAtMs, lockTakenAtMs: seen.takenAtMs } satisfies Omit<InProgressConflict, keyof Error>);
       }
       throw error;
     });
