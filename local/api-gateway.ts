@@ -2,6 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { problemBody, type ProblemKind } from '../lambdas/shared/problem';
+import { problemLinkHeader } from '../lambdas/shared/problem-links';
 import { routes, type HandlerName } from '../lib/routes';
 import { apiGatewayProxyEvent } from './api-gateway-event';
 import { lambdaContext } from './lambda-context';
@@ -50,7 +51,7 @@ export class LocalApiGateway {
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         console.error('[api-gateway] handler crashed', error);
-        if (!res.headersSent) this.gatewayError(res);
+        if (!res.headersSent) this.gatewayError(req, res);
       });
     });
   }
@@ -75,17 +76,22 @@ export class LocalApiGateway {
     });
   }
 
-  private gatewayProblem(res: ServerResponse, kind: ProblemKind) {
+  private gatewayProblem(req: IncomingMessage, res: ServerResponse, kind: ProblemKind) {
     const body = problemBody(kind);
-    res.writeHead(body.status, { 'Content-Type': 'application/problem+json' });
+    res.writeHead(body.status, { 'Content-Type': 'application/problem+json', Link: this.problemLink(req, kind) });
     res.end(JSON.stringify(body));
   }
 
   /** What the stack's DEFAULT_5XX gateway response answers when a function fails: no `status` member. */
-  private gatewayError(res: ServerResponse) {
+  private gatewayError(req: IncomingMessage, res: ServerResponse) {
     const { status: _status, ...body } = problemBody('gatewayError');
-    res.writeHead(502, { 'Content-Type': 'application/problem+json', 'Retry-After': '1' });
+    res.writeHead(502, { 'Content-Type': 'application/problem+json', 'Retry-After': '1', Link: this.problemLink(req, 'gatewayError') });
     res.end(JSON.stringify(body));
+  }
+
+  /** The stack's gateway responses link to the stage's problem pages; here, to this server's. */
+  private problemLink(req: IncomingMessage, kind: ProblemKind) {
+    return problemLinkHeader(`http://${req.headers.host ?? '127.0.0.1'}`, kind);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse) {
@@ -94,7 +100,7 @@ export class LocalApiGateway {
     const matched = candidates.find((m) => m.route.method === req.method);
     // API Gateway answers an unknown method on a known path like an unknown path ("Missing
     // Authentication Token"), which the stack maps to route-not-found.
-    if (!matched) return this.gatewayProblem(res, 'routeNotFound');
+    if (!matched) return this.gatewayProblem(req, res, 'routeNotFound');
 
     const chunks: Buffer[] = [];
     let size = 0;
@@ -103,16 +109,18 @@ export class LocalApiGateway {
       size += (chunk as Buffer).length;
       if (size <= MAX_BODY_BYTES) chunks.push(chunk as Buffer);
     }
-    if (size > MAX_BODY_BYTES) return this.gatewayProblem(res, 'payloadTooLarge');
+    if (size > MAX_BODY_BYTES) return this.gatewayProblem(req, res, 'payloadTooLarge');
     const { route } = matched;
     const claims = route.authorized ? claimsFromAuthorization(req.headers.authorization) : undefined;
-    if (route.authorized && !claims) return this.gatewayProblem(res, 'unauthorized');
+    if (route.authorized && !claims) return this.gatewayProblem(req, res, 'unauthorized');
 
     const handler = this.handlers[route.handler];
-    if (!handler) return this.gatewayError(res);
+    if (!handler) return this.gatewayError(req, res);
     const values = matched.pattern.exec(url.pathname)!.slice(1);
     const headers: Record<string, string[]> = {};
     for (let i = 0; i < req.rawHeaders.length; i += 2) (headers[req.rawHeaders[i]] ??= []).push(req.rawHeaders[i + 1]);
+    // As API Gateway does: the handlers build absolute links (problem pages) from it.
+    headers['X-Forwarded-Proto'] = ['http'];
     const event = apiGatewayProxyEvent({
       method: route.method,
       path: url.pathname,

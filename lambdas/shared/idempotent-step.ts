@@ -102,7 +102,7 @@ export function idempotentRoute<Payload>(
     step,
   );
   return (event: APIGatewayProxyEvent, context: Context) =>
-    respond(async () => {
+    respond(event, async () => {
       const caller = callerOf(event);
       const key = idempotencyKeyOf(event);
       const payload = parse(parseJsonBody(event));
