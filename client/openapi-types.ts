@@ -72,6 +72,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/problems": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The documentation of every problem type, one anchor (`#slug`) each. */
+        get: operations["listProblemTypes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/problems/{slug}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The documentation of one problem type; every problem response links here. */
+        get: operations["getProblemType"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -224,6 +258,7 @@ export interface components {
          */
         InvalidRequest: {
             headers: {
+                Link: components["headers"]["ProblemLink"];
                 [name: string]: unknown;
             };
             content: {
@@ -236,6 +271,7 @@ export interface components {
         /** @description `unauthorized`: no valid Cognito token (from API Gateway), or one without a tenant or user (from the handler). */
         Unauthorized: {
             headers: {
+                Link: components["headers"]["ProblemLink"];
                 [name: string]: unknown;
             };
             content: {
@@ -248,6 +284,7 @@ export interface components {
         /** @description `forbidden` (AWS WAF blocked the request, when WAF is enabled), or `request-rejected` (another refusal by API Gateway). */
         Forbidden: {
             headers: {
+                Link: components["headers"]["ProblemLink"];
                 [name: string]: unknown;
             };
             content: {
@@ -260,6 +297,7 @@ export interface components {
         /** @description `idempotency-request-in-progress`: the first request with this key is still running; Stripe is not called again. */
         RequestInProgress: {
             headers: {
+                Link: components["headers"]["ProblemLink"];
                 "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
@@ -273,6 +311,7 @@ export interface components {
         /** @description `payload-too-large`: a JSON body over 64 KiB (the handler), or any request body over 10 MB (API Gateway, on every route). */
         PayloadTooLarge: {
             headers: {
+                Link: components["headers"]["ProblemLink"];
                 [name: string]: unknown;
             };
             content: {
@@ -285,6 +324,7 @@ export interface components {
         /** @description `unsupported-media-type`: a Content-Type other than JSON. */
         UnsupportedMediaType: {
             headers: {
+                Link: components["headers"]["ProblemLink"];
                 [name: string]: unknown;
             };
             content: {
@@ -297,6 +337,7 @@ export interface components {
         /** @description `throttled`: API Gateway's stage (or the webhook route's own) throttling. */
         Throttled: {
             headers: {
+                Link: components["headers"]["ProblemLink"];
                 "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
@@ -310,6 +351,7 @@ export interface components {
         /** @description `internal-error` (a bug in the handler; the key is released), or `gateway-error` (API Gateway's own failure). Retry with the same key. */
         InternalError: {
             headers: {
+                Link: components["headers"]["ProblemLink"];
                 "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
@@ -323,6 +365,7 @@ export interface components {
         /** @description `gateway-error`: the function crashed or answered malformed (502), or did not answer in time (504). Retry with the same key. */
         GatewayError: {
             headers: {
+                Link: components["headers"]["ProblemLink"];
                 "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
@@ -336,6 +379,7 @@ export interface components {
         /** @description `payment-provider-unavailable` (Stripe 429, 5xx or timeout) or `storage-unavailable` (DynamoDB). The key is released; retry with it. */
         PaymentsUnavailable: {
             headers: {
+                Link: components["headers"]["ProblemLink"];
                 "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
@@ -349,6 +393,7 @@ export interface components {
         /** @description `storage-unavailable`: DynamoDB could not be read. */
         StorageUnavailable: {
             headers: {
+                Link: components["headers"]["ProblemLink"];
                 "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
@@ -365,6 +410,7 @@ export interface components {
          */
         RouteNotFound: {
             headers: {
+                Link: components["headers"]["ProblemLink"];
                 [name: string]: unknown;
             };
             content: {
@@ -381,6 +427,12 @@ export interface components {
     };
     requestBodies: never;
     headers: {
+        /**
+         * @description RFC 8288 link to the documentation of the problem's `type`: the page `GET /problems/{slug}`
+         *     of this API, absolute, e.g. `<https://abcdef1234.execute-api.eu-west-1.amazonaws.com/dev/problems/idempotency-key-reused>; rel="describedby"`.
+         *     Sent with every problem response (IETF Idempotency-Key draft §2.7).
+         */
+        ProblemLink: string;
         /** @description `true` when this is the stored result of an earlier request with the same key; absent otherwise. */
         IdempotentReplayed: "true";
         /** @description Seconds to wait before retrying (with the same Idempotency-Key). Always sent with this status. */
@@ -430,6 +482,7 @@ export interface operations {
              */
             422: {
                 headers: {
+                    Link: components["headers"]["ProblemLink"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
@@ -473,6 +526,7 @@ export interface operations {
             /** @description `not-found`: no such order, or it belongs to another tenant (the answers are identical). */
             404: {
                 headers: {
+                    Link: components["headers"]["ProblemLink"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -522,6 +576,7 @@ export interface operations {
             /** @description `not-found`: no such order in the caller's tenant (stored and replayed). */
             404: {
                 headers: {
+                    Link: components["headers"]["ProblemLink"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
@@ -540,6 +595,7 @@ export interface operations {
              */
             409: {
                 headers: {
+                    Link: components["headers"]["ProblemLink"];
                     "Retry-After": components["headers"]["RetryAfterWhenInProgress"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
@@ -560,6 +616,7 @@ export interface operations {
              */
             422: {
                 headers: {
+                    Link: components["headers"]["ProblemLink"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
@@ -607,6 +664,7 @@ export interface operations {
             /** @description `invalid-webhook-signature`: the Stripe-Signature header is missing, repeated, or does not match the body. */
             400: {
                 headers: {
+                    Link: components["headers"]["ProblemLink"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -624,6 +682,7 @@ export interface operations {
             /** @description `queue-unavailable` (SQS refused the event) or `storage-unavailable` (the signing secret could not be read). Stripe retries. */
             503: {
                 headers: {
+                    Link: components["headers"]["ProblemLink"];
                     "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
@@ -634,6 +693,74 @@ export interface operations {
                     };
                 };
             };
+            504: components["responses"]["GatewayError"];
+        };
+    };
+    listProblemTypes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An HTML page generated from the code's problem catalogue. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["Throttled"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["GatewayError"];
+            504: components["responses"]["GatewayError"];
+        };
+    };
+    getProblemType: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The last segment of the problem's `type`, e.g. `idempotency-key-reused` for `urn:payments:problem:idempotency-key-reused`. */
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An HTML page with the type's title, status, when it is answered and what the client should do. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            /** @description `not-found`: no problem type has this slug. */
+            404: {
+                headers: {
+                    Link: components["headers"]["ProblemLink"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @constant */
+                        type?: "urn:payments:problem:not-found";
+                    };
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["Throttled"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["GatewayError"];
             504: components["responses"]["GatewayError"];
         };
     };

@@ -154,7 +154,10 @@ export class PaymentsStack extends Stack {
     this.allowKey(webhooks, ['kms:GenerateDataKey', 'kms:Decrypt']);
     this.allowSecret(webhooks, config.stripeWebhookSecretName);
 
-    this.functions = { checkout, orders, refunds, webhooks, events: processor, recovery };
+    // Serves the problem type pages every problem response links to; no data, no grants.
+    const problems = new PaymentsFunction(this, 'ProblemsFunction', { logRetention, logLevel: shared.logLevel, handlerFolder: 'problems', memorySize: 128 });
+
+    this.functions = { checkout, orders, refunds, webhooks, problems, events: processor, recovery };
     for (const fn of Object.values(this.functions)) {
       Validations.of(fn).acknowledge({ id: 'AwsSolutions-L1', reason: 'Pinned to Node.js 22 on purpose: the runtime the code is tested on (with Node 20 locally); upgrades are a deliberate change.' });
       Validations.of(fn.role!).acknowledge({
@@ -164,7 +167,7 @@ export class PaymentsStack extends Stack {
     }
 
     this.api = new PaymentsApi(this, 'Http', {
-      handlers: { checkout, orders, refunds, webhooks },
+      handlers: { checkout, orders, refunds, webhooks, problems },
       userPool,
       stageName: config.stage,
       logRetention,

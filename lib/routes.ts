@@ -2,7 +2,7 @@
  * The HTTP surface, one row per route: the CDK stack builds API Gateway resources from it and
  * the local API Gateway emulator (local/api-gateway.ts) routes with it, so the two cannot drift.
  */
-export type HandlerName = 'checkout' | 'orders' | 'refunds' | 'webhooks';
+export type HandlerName = 'checkout' | 'orders' | 'refunds' | 'webhooks' | 'problems';
 
 export interface RouteDefinition {
   readonly method: 'GET' | 'POST';
@@ -10,15 +10,28 @@ export interface RouteDefinition {
   readonly resource: string;
   /** Folder under lambdas/ whose handler.ts serves the route. */
   readonly handler: HandlerName;
-  /** Cognito-authorized. The Stripe webhook is not: its signature is its authentication. */
+  /** Cognito-authorized. The Stripe webhook is not (its signature is its authentication), nor the problem pages. */
   readonly authorized: boolean;
+  /** Why a route without the Cognito authorizer is safe (recorded with the cdk-nag findings it answers). */
+  readonly publicBecause?: string;
   /** Schema in docs/openapi.yaml the handler validates the JSON body against (bin/request-validators.ts). */
   readonly bodySchema?: 'CheckoutRequest' | 'RefundRequest';
 }
+
+const PROBLEM_PAGES_ARE_PUBLIC = 'Static documentation of the problem types (generated from the code), readable by anyone a problem response links to it; it reads no data and touches no table, secret or Stripe.';
 
 export const routes: readonly RouteDefinition[] = [
   { method: 'POST', resource: '/v1/checkouts', handler: 'checkout', authorized: true, bodySchema: 'CheckoutRequest' },
   { method: 'GET', resource: '/v1/orders/{orderId}', handler: 'orders', authorized: true },
   { method: 'POST', resource: '/v1/refunds', handler: 'refunds', authorized: true, bodySchema: 'RefundRequest' },
-  { method: 'POST', resource: '/v1/webhooks/stripe', handler: 'webhooks', authorized: false },
+  {
+    method: 'POST',
+    resource: '/v1/webhooks/stripe',
+    handler: 'webhooks',
+    authorized: false,
+    publicBecause: 'Stripe cannot present a Cognito token: the webhook authenticates each request by its Stripe-Signature HMAC, verified on the raw body before anything else.',
+  },
+  // The documentation every problem response links to (Link rel="describedby"): public text, no data.
+  { method: 'GET', resource: '/problems', handler: 'problems', authorized: false, publicBecause: PROBLEM_PAGES_ARE_PUBLIC },
+  { method: 'GET', resource: '/problems/{slug}', handler: 'problems', authorized: false, publicBecause: PROBLEM_PAGES_ARE_PUBLIC },
 ];

@@ -46,7 +46,9 @@ export function apiGatewayProxyEvent(request: ProxyRequest): APIGatewayProxyEven
       protocol: 'HTTP/1.1',
       httpMethod: request.method,
       identity: { sourceIp: request.sourceIp ?? '127.0.0.1' } as APIGatewayProxyEvent['requestContext']['identity'],
-      path: `/local${request.path}`,
+      // The path as the client sent it: the local gateway has no stage prefix in front of routes.
+      path: request.path,
+      domainName: Object.entries(request.headers).find(([k]) => k.toLowerCase() === 'host')?.[1][0] ?? 'localhost',
       stage: 'local',
       requestId: randomUUID(),
       requestTimeEpoch: Date.now(),

@@ -2,6 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { problemBody, type ProblemKind } from '../lambdas/shared/problem';
+import { problemLinkHeader } from '../lambdas/shared/problem-links';
 import { routes, type HandlerName } from '../lib/routes';
 import { apiGatewayProxyEvent } from './api-gateway-event';
 import { lambdaContext } from './lambda-context';
@@ -82,7 +83,7 @@ export class LocalApiGateway {
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         console.error('[api-gateway] handler crashed', error);
-        if (!res.headersSent) this.gatewayError(res);
+        if (!res.headersSent) this.gatewayError(req, res);
       });
     });
   }
@@ -113,19 +114,24 @@ export class LocalApiGateway {
     });
   }
 
-  private gatewayProblem(res: ServerResponse, kind: ProblemKind, options: { status?: number; detail?: string; headers?: Record<string, string> } = {}) {
+  private gatewayProblem(req: IncomingMessage, res: ServerResponse, kind: ProblemKind, options: { status?: number; detail?: string; headers?: Record<string, string> } = {}) {
     const body = problemBody(kind, options.detail);
     this.answers.set(res, { problemType: body.type });
-    res.writeHead(options.status ?? body.status, { 'Content-Type': 'application/problem+json', ...options.headers });
+    res.writeHead(options.status ?? body.status, { 'Content-Type': 'application/problem+json', Link: this.problemLink(req, kind), ...options.headers });
     res.end(JSON.stringify({ ...body, status: options.status ?? body.status }));
   }
 
   /** What the stack's DEFAULT_5XX gateway response answers when a function fails: no `status` member. */
-  private gatewayError(res: ServerResponse) {
+  private gatewayError(req: IncomingMessage, res: ServerResponse) {
     const { status: _status, ...body } = problemBody('gatewayError');
     this.answers.set(res, { problemType: body.type });
-    res.writeHead(502, { 'Content-Type': 'application/problem+json', 'Retry-After': '1' });
+    res.writeHead(502, { 'Content-Type': 'application/problem+json', 'Retry-After': '1', Link: this.problemLink(req, 'gatewayError') });
     res.end(JSON.stringify(body));
+  }
+
+  /** The stack's gateway responses link to the stage's problem pages; here, to this server's. */
+  private problemLink(req: IncomingMessage, kind: ProblemKind) {
+    return problemLinkHeader(`http://${req.headers.host ?? '127.0.0.1'}`, kind);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse) {
@@ -142,13 +148,13 @@ export class LocalApiGateway {
     );
     if (!this.ready) {
       // Nothing ran: any request, a POST with its Idempotency-Key included, can simply come back.
-      return this.gatewayProblem(res, 'gatewayError', { status: 503, detail: 'The local stack is starting or stopping; retry shortly.', headers: { 'Retry-After': '1' } });
+      return this.gatewayProblem(req, res, 'gatewayError', { status: 503, detail: 'The local stack is starting or stopping; retry shortly.', headers: { 'Retry-After': '1' } });
     }
     const candidates = routeMatchers.filter((m) => m.pattern.test(url.pathname));
     const matched = candidates.find((m) => m.route.method === req.method);
     // API Gateway answers an unknown method on a known path like an unknown path ("Missing
     // Authentication Token"), which the stack maps to route-not-found.
-    if (!matched) return this.gatewayProblem(res, 'routeNotFound');
+    if (!matched) return this.gatewayProblem(req, res, 'routeNotFound');
 
     const chunks: Buffer[] = [];
     let size = 0;
@@ -157,17 +163,19 @@ export class LocalApiGateway {
       size += (chunk as Buffer).length;
       if (size <= MAX_BODY_BYTES) chunks.push(chunk as Buffer);
     }
-    if (size > MAX_BODY_BYTES) return this.gatewayProblem(res, 'payloadTooLarge');
+    if (size > MAX_BODY_BYTES) return this.gatewayProblem(req, res, 'payloadTooLarge');
     const { route } = matched;
     const authorization = route.authorized ? authorize(req.headers.authorization) : undefined;
-    if (authorization && 'refusal' in authorization) return this.gatewayProblem(res, 'unauthorized', { detail: authorization.refusal });
+    if (authorization && 'refusal' in authorization) return this.gatewayProblem(req, res, 'unauthorized', { detail: authorization.refusal });
     const claims = authorization?.claims;
 
     const handler = this.handlers[route.handler];
-    if (!handler) return this.gatewayError(res);
+    if (!handler) return this.gatewayError(req, res);
     const values = matched.pattern.exec(url.pathname)!.slice(1);
     const headers: Record<string, string[]> = {};
     for (let i = 0; i < req.rawHeaders.length; i += 2) (headers[req.rawHeaders[i]] ??= []).push(req.rawHeaders[i + 1]);
+    // As API Gateway does: the handlers build absolute links (problem pages) from it.
+    headers['X-Forwarded-Proto'] = ['http'];
     const event = apiGatewayProxyEvent({
       method: route.method,
       path: url.pathname,

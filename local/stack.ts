@@ -255,13 +255,14 @@ async function createEventQueues(sqs: SQSClient, options: LocalStackOptions) {
 }
 
 async function loadHandlers(): Promise<Record<HandlerName, ProxyHandler> & { events: SqsHandler; recovery: () => Promise<unknown> }> {
-  const [checkout, orders, refunds, webhooks, events, recovery] = await Promise.all([
+  const [checkout, orders, refunds, webhooks, problems, events, recovery] = await Promise.all([
     import('../lambdas/checkout/handler'),
     import('../lambdas/orders/handler'),
     import('../lambdas/refunds/handler'),
     import('../lambdas/webhooks/handler'),
+    import('../lambdas/problems/handler'),
     import('../lambdas/events/handler'),
     import('../lambdas/recovery/handler'),
   ]);
-  return { checkout: checkout.handler, orders: orders.handler, refunds: refunds.handler, webhooks: webhooks.handler, events: events.handler, recovery: recovery.handler };
+  return { checkout: checkout.handler, orders: orders.handler, refunds: refunds.handler, webhooks: webhooks.handler, problems: problems.handler, events: events.handler, recovery: recovery.handler };
 }

@@ -11,7 +11,7 @@ const ORDER_ID = /^ord_[0-9a-f]{32}$/;
 export function createOrdersHandler(deps: { dynamoDb: DynamoDBClient; ordersTableName: string }) {
   const orders = new DynamoDbOrderStore(deps.dynamoDb, deps.ordersTableName);
   return (event: APIGatewayProxyEvent) =>
-    respond(async () => {
+    respond(event, async () => {
       const { tenantId } = callerOf(event);
       const orderId = event.pathParameters?.orderId ?? '';
       const order = ORDER_ID.test(orderId) ? await orders.getOrder(orderId) : undefined;

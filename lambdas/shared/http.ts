@@ -4,6 +4,7 @@ import { RequestValidationError } from '../domain/validation';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logger, metrics } from './observability';
 import { ProblemError, problemBody, type ProblemKind } from './problem';
+import { withProblemLink } from './problem-links';
 
 /** What a business step returns: stored in the idempotency record and replayed verbatim. */
 export interface HttpResult {
@@ -111,14 +112,17 @@ export function errorToResponse(error: unknown): APIGatewayProxyResult {
   return problem('internalError', SECONDS_BEFORE_RETRY.unexpected);
 }
 
-/** Runs a request and answers with its result or its mapped error; never throws. */
-export async function respond(step: () => Promise<HttpResult>): Promise<APIGatewayProxyResult> {
+/**
+ * Runs a request and answers with its result or its mapped error; never throws. A problem
+ * answer links to its type's documentation, as the request's own base URL names it.
+ */
+export async function respond(event: APIGatewayProxyEvent, step: () => Promise<HttpResult>): Promise<APIGatewayProxyResult> {
   try {
     const outcome = await step();
     if (outcome.replayed) metrics.addMetric('IdempotentReplay', MetricUnit.Count, 1);
-    return toApiGatewayResponse(outcome);
+    return withProblemLink(event, toApiGatewayResponse(outcome));
   } catch (error) {
-    return errorToResponse(error);
+    return withProblemLink(event, errorToResponse(error));
   } finally {
     if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   }

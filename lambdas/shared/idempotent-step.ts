@@ -107,7 +107,7 @@ export function idempotentRoute<Payload>(
     step,
   );
   return (event: APIGatewayProxyEvent, context: Context) =>
-    respond(async () => {
+    respond(event, async () => {
       const caller = callerOf(event);
       const key = idempotencyKeyOf(event);
       const payload = parse(parseJsonBody(event));

@@ -60,7 +60,7 @@ export function createWebhookHandler(deps: WebhookHandlerDeps) {
     return problemResult('invalidWebhookSignature', reason);
   };
   return (event: APIGatewayProxyEvent) =>
-    respond(async () => {
+    respond(event, async () => {
       const signatures = headerValues(event, 'stripe-signature');
       if (signatures.length !== 1) return reject('Send exactly one Stripe-Signature header');
       // Signatures are over the exact bytes Stripe sent.

@@ -18,6 +18,7 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnIPSet, CfnWebACL, CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { problemBody, type ProblemKind } from '../../lambdas/shared/problem';
+import { problemLinkHeader } from '../../lambdas/shared/problem-links';
 import type { Throttle } from '../config';
 import { routes, type HandlerName } from '../routes';
 
@@ -101,7 +102,7 @@ export class PaymentsApi extends Construct {
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
       reason: 'The account-level role API Gateway needs to write access logs; AWS documents this managed policy as its permission set.',
     });
-    this.addGatewayResponses();
+    this.addGatewayResponses(props.stageName);
 
     const authorizer = new CognitoUserPoolsAuthorizer(this, 'Authorizer', { cognitoUserPools: [props.userPool] });
     // No API Gateway body models: their 400 cannot name the failing fields (validationErrorString
@@ -121,7 +122,7 @@ export class PaymentsApi extends Construct {
         ...(route.authorized ? { authorizer, authorizationType: AuthorizationType.COGNITO } : { authorizationType: AuthorizationType.NONE }),
       });
       if (!route.authorized) {
-        const reason = 'Stripe cannot present a Cognito token: the webhook authenticates each request by its Stripe-Signature HMAC, verified on the raw body before anything else.';
+        const reason = route.publicBecause ?? 'Unauthenticated by design.';
         Validations.of(method).acknowledge({ id: 'AwsSolutions-APIG4', reason });
         Validations.of(method).acknowledge({ id: 'AwsSolutions-COG4', reason });
       }
@@ -138,14 +139,17 @@ export class PaymentsApi extends Construct {
   }
 
   /** API Gateway's own answers (401, throttling, validation...) speak problem+json too. */
-  private addGatewayResponses() {
+  private addGatewayResponses(stageName: string) {
+    // Gateway responses can only carry static header values, so the link names the stage's
+    // execute-api URL (the handlers compute theirs from the request, custom domains included).
+    const stageUrl = `https://${this.restApi.restApiId}.execute-api.${Aws.REGION}.${Aws.URL_SUFFIX}/${stageName}`;
     const respond = (type: ResponseType, kind: ProblemKind, options: { status?: string; detail?: string; headers?: Record<string, string> } = {}) => {
       const { status: _status, ...body } = problemBody(kind);
       const template = JSON.stringify({ ...body, ...(options.status ? { status: Number(options.status) } : {}) }).replace(/}$/, options.detail ? `,"detail":${options.detail}}` : '}');
       this.restApi.addGatewayResponse(`${kind}${type.responseType}`, {
         type,
         statusCode: options.status,
-        responseHeaders: { 'Content-Type': "'application/problem+json'", ...options.headers },
+        responseHeaders: { 'Content-Type': "'application/problem+json'", Link: `'${problemLinkHeader(stageUrl, kind)}'`, ...options.headers },
         templates: { 'application/json': template },
       });
     };

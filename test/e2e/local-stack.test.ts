@@ -131,3 +131,33 @@ it('routes unknown paths and methods to problem+json, never a handler', async ()
   expect((await unknown.json()).type).toBe(problemTypeUri('routeNotFound'));
   expect((await contractCheckedFetch(`${stack.apiUrl}/v1/checkouts`, { method: 'GET' })).status).toBe(404);
 });
+
+it('links every problem answer to a page that exists: from the handlers and from the gateway itself', async () => {
+  const price = await newPrice(2100);
+  const key = randomUUID();
+  expect((await api.post('/v1/checkouts', checkoutBody(price), key)).status).toBe(201);
+  const answers = [
+    await contractCheckedFetch(`${stack.apiUrl}/v1/checkouts`, { method: 'POST', body: '{}' }), // 401, the gateway's
+    await contractCheckedFetch(`${stack.apiUrl}/v1/nope`), // 404, the gateway's
+  ];
+  const fromHandlers = [
+    await api.post('/v1/checkouts', checkoutBody(price), null), // 400 idempotency-key-missing
+    await api.post('/v1/checkouts', { ...checkoutBody(price), successUrl: 'https://shop.example/x' }, key), // 422 key reused
+    await api.get('/v1/orders/ord_00000000000000000000000000000000'), // 404
+  ];
+  const links = [
+    ...(await Promise.all(answers.map(async (r) => ({ type: (await r.json()).type as string, link: r.headers.get('link')! })))),
+    ...fromHandlers.map((r) => ({ type: r.body.type as string, link: r.headers.get('link')! })),
+  ];
+  expect(links.map((l) => l.type.split(':').pop())).toEqual(['unauthorized', 'route-not-found', 'idempotency-key-missing', 'idempotency-key-reused', 'not-found']);
+  for (const { type, link } of links) {
+    const url = /^<([^>]+)>; rel="describedby"$/.exec(link)![1];
+    expect(url.startsWith(`${stack.apiUrl}/problems/`)).toBe(true);
+    const page = await contractCheckedFetch(url); // no token needed
+    expect({ url, status: page.status, contentType: page.headers.get('content-type') }).toEqual({ url, status: 200, contentType: 'text/html; charset=utf-8' });
+    expect(await page.text()).toContain(`<code>${type}</code>`);
+  }
+  const index = await contractCheckedFetch(`${stack.apiUrl}/problems`);
+  expect(index.status).toBe(200);
+  expect((await index.text()).match(/<section id="/g)?.length).toBeGreaterThanOrEqual(25);
+});

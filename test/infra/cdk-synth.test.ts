@@ -10,14 +10,14 @@ import * as path from 'node:path';
 const outdir = mkdtempSync(path.join(tmpdir(), 'cdk-out-'));
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
-it('cdk synth bundles six loadable, minified ESM handlers with source maps', () => {
+it('cdk synth bundles seven loadable, minified ESM handlers with source maps', () => {
   execFileSync('npx', ['cdk', 'synth', '--no-notices', '--quiet', '--output', outdir], {
     env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: 'true', CI: 'true' },
     stdio: 'pipe',
     timeout: 180_000,
   });
   const assets = readdirSync(outdir).filter((entry) => entry.startsWith('asset.') && statSync(path.join(outdir, entry)).isDirectory());
-  expect(assets).toHaveLength(6);
+  expect(assets).toHaveLength(7); // six functions and the problem pages
   for (const asset of assets) {
     const files = readdirSync(path.join(outdir, asset)).sort();
     expect(files).toEqual(['index.mjs', 'index.mjs.map']);

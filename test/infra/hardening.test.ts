@@ -36,6 +36,19 @@ describe('API', () => {
     expect(byType.DEFAULT_4XX).toBeDefined();
   });
 
+  it("links each of its own errors to the stage's page for that problem type (Link rel=describedby)", () => {
+    const responses = values(dev.template, 'AWS::ApiGateway::GatewayResponse');
+    expect(responses.length).toBeGreaterThanOrEqual(10);
+    for (const { Properties: response } of responses) {
+      const slug = /"type":"urn:payments:problem:([a-z-]+)"/.exec(response.ResponseTemplates['application/json'])![1];
+      // A static value: API Gateway's stage URL, built from the API id, the region and the stage.
+      const link = JSON.stringify(response.ResponseParameters['gatewayresponse.header.Link']);
+      expect(link).toContain("'<https://");
+      expect(link).toContain('.execute-api.');
+      expect(link).toContain(`/dev/problems/${slug}>; rel=\\"describedby\\"'`);
+    }
+  });
+
   it('throttles the stage and, separately, the webhook route, from context', () => {
     prod.template.hasResourceProperties('AWS::ApiGateway::Stage', {
       StageName: 'prod',

@@ -65,7 +65,7 @@ describe('tables', () => {
 describe('functions', () => {
   it('run Node.js 22 on arm64, with X-Ray and an explicit log group', () => {
     const functions = Object.values(resources('AWS::Lambda::Function')).filter((f) => f.Properties.Handler === 'index.handler');
-    expect(functions).toHaveLength(6);
+    expect(functions).toHaveLength(Object.keys(stack.functions).length);
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' } });
       expect(fn.Properties.LoggingConfig.LogGroup).toBeDefined();
@@ -130,14 +130,17 @@ describe('functions', () => {
 });
 
 describe('API', () => {
-  it('puts every route of the route table behind its authorizer, the webhook behind none', () => {
+  it('puts every route of the route table behind its authorizer, the webhook and the problem pages behind none', () => {
     const methods = Object.values(resources('AWS::ApiGateway::Method')).filter((m) => m.Properties.HttpMethod !== 'OPTIONS');
     expect(methods).toHaveLength(routes.length);
+    expect(routes.filter((r) => !r.authorized).map((r) => r.handler)).toEqual(['webhooks', 'problems', 'problems']);
     const authorizerId = Object.keys(resources('AWS::ApiGateway::Authorizer'))[0];
+    const problemsFunctionId = functionLogicalId(stack.functions.problems);
     for (const method of methods) {
       const path = JSON.stringify(method.Properties.ResourceId);
       const isWebhook = method.Properties.HttpMethod === 'POST' && path.includes('stripe');
-      if (isWebhook) {
+      const isProblemPage = JSON.stringify(method.Properties.Integration).includes(problemsFunctionId);
+      if (isWebhook || isProblemPage) {
         expect(method.Properties.AuthorizationType).toBe('NONE');
       } else {
         expect(method.Properties).toMatchObject({ AuthorizationType: 'COGNITO_USER_POOLS', AuthorizerId: { Ref: authorizerId } });
@@ -314,5 +317,11 @@ describe('least privilege', () => {
     const statements = statementsOf('webhooks');
     expect(JSON.stringify(statements)).not.toContain('dynamodb');
     expect(actionsOf('webhooks')).not.toContain('sqs:ReceiveMessage');
+  });
+
+  it('the problem pages function may only write its logs and traces, and has no environment to leak', () => {
+    expect(actionsOf('problems').filter((a) => !a.startsWith('xray:'))).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+    const props = resources('AWS::Lambda::Function')[functionLogicalId(stack.functions.problems)].Properties;
+    expect(Object.keys(props.Environment?.Variables ?? {}).filter((name) => !name.startsWith('POWERTOOLS_') && !name.startsWith('AWS_') && name !== 'NODE_OPTIONS')).toEqual([]);
   });
 });

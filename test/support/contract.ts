@@ -74,6 +74,13 @@ export async function contractViolations(method: string, requestPath: string, re
     if (essence === 'application/problem+json' && allowed.length > 0 && !allowed.includes(String(problemType))) {
       violations.push(`problem type ${JSON.stringify(problemType)} is not documented for this status; the spec lists ${allowed.join(', ')}`);
     }
+    // The Link must document this very type (its page is /problems/{the URN's last segment}).
+    const link = Object.entries(response.headers).find(([name]) => name.toLowerCase() === 'link')?.[1];
+    const linkedSlug = link && /\/problems\/([a-z-]+)>; rel="describedby"$/.exec(link)?.[1];
+    const slug = String(problemType).split(':').pop();
+    if (essence === 'application/problem+json' && linkedSlug && linkedSlug !== slug) {
+      violations.push(`Link names the page of ${linkedSlug}, the problem type is ${slug}`);
+    }
   }
   return violations;
 }

@@ -59,14 +59,16 @@ it('answers every problem type a route can produce somewhere (only unknown route
 it("documents WAF, API Gateway's size limit, throttling and gateway failures on every route, each 429 and 5xx with a required Retry-After", () => {
   for (const route of routes) {
     const statuses = responses.filter((r) => r.route === `${route.method} ${route.resource}`).map((r) => r.status);
-    expect(statuses).toEqual(expect.arrayContaining([403, 413, 429, 500, 502, 503, 504, ...(route.authorized ? [401] : [])]));
+    // The problem pages depend on nothing that could be unavailable: no 503.
+    const dependencyStatuses = route.handler === 'problems' ? [] : [503];
+    expect(statuses).toEqual(expect.arrayContaining([403, 413, 429, 500, 502, 504, ...dependencyStatuses, ...(route.authorized ? [401] : [])]));
   }
   for (const { route, status, response } of responses.filter((r) => r.status === 429 || r.status >= 500)) {
     expect({ route, status, retryAfterRequired: resolve(response.headers?.['Retry-After'])?.required }).toEqual({ route, status, retryAfterRequired: true });
   }
 });
 
-it('marks the webhook, and only the webhook, as not Cognito-authorized', () => {
+it('marks the webhook and the problem pages, and only them, as not Cognito-authorized', () => {
   for (const route of routes) {
     const operation = spec.paths[route.resource][route.method.toLowerCase()];
     expect(operation.security === undefined).toBe(route.authorized);
@@ -80,4 +82,16 @@ it("validates each route's body with the schema the spec names for it", () => {
     expect({ route: route.resource, schema: named }).toEqual({ route: route.resource, schema: route.bodySchema });
   }
   expect([...REQUEST_SCHEMAS].sort()).toEqual(routes.flatMap((r) => (r.bodySchema ? [r.bodySchema] : [])).sort());
+});
+
+it('links every problem response to the documentation of its type (required Link rel="describedby")', () => {
+  const problemResponses = [
+    ...responses.filter(({ response }) => response.content?.['application/problem+json']),
+    ...Object.entries(spec.components.responses as Record<string, any>).map(([name, response]) => ({ route: name, status: 0, response })),
+  ];
+  expect(problemResponses.length).toBeGreaterThan(20);
+  for (const { route, status, response } of problemResponses) {
+    expect({ route, status, link: resolve(response.headers?.Link) }).toEqual({ route, status, link: spec.components.headers.ProblemLink });
+  }
+  expect(spec.components.headers.ProblemLink.required).toBe(true);
 });

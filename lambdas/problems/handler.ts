@@ -1,0 +1,3 @@
+import { createProblemsHandler } from './create-problems-handler';
+
+export const handler = createProblemsHandler();
