@@ -10,7 +10,7 @@ import { decodeStripeForm, type FormValue } from './form-encoding';
 import { paymentLinkRoutes } from './payment-links';
 import * as build from './stripe-objects';
 import { stripeId, type Metadata, type StripeObject } from './stripe-objects';
-import { WebhookDelivery, type WebhookEndpoint } from './webhook-delivery';
+import { WebhookDelivery, webhookEndpointSet, type WebhookEndpoint } from './webhook-delivery';
 
 /**
  * A stateful stand-in for the Stripe API, for the real `stripe` SDK pointed at it
@@ -475,6 +475,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     { method: 'POST', pattern: /^\/v1\/test_helpers\/faults$/, handle: faultsSet },
     { method: 'DELETE', pattern: /^\/v1\/test_helpers\/faults$/, handle: () => { state.faults.splice(0); return { object: 'list', data: [] }; } },
     { method: 'POST', pattern: /^\/v1\/test_helpers\/clock$/, handle: clockSet },
+    { method: 'POST', pattern: /^\/v1\/test_helpers\/webhook_endpoint$/, handle: (r) => webhookEndpointSet(webhooks, r) },
     { method: 'POST', pattern: /^\/v1\/test_helpers\/idempotency_keys\/prune$/, handle: idempotencyPrune },
   ];
 

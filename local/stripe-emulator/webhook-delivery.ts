@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { oneOf, type ApiRequest } from './api';
 import type { StripeObject } from './stripe-objects';
 
 /** Stripe's signature scheme: v1 = HMAC-SHA256(secret, `${timestamp}.${payload}`). */
@@ -29,6 +30,12 @@ export class WebhookDelivery {
   private idleWaiters: (() => void)[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
+  /**
+   * As a disabled endpoint at Stripe (or one whose secret we reject): events are still recorded
+   * and listed by `GET /v1/events`, but not delivered, and not delivered later on re-enabling.
+   * Retries in flight stop too. Issue 13's `webhook_endpoints` supersedes the test helper.
+   */
+  disabled = false;
 
   constructor(
     public endpoint: WebhookEndpoint | undefined,
@@ -36,7 +43,7 @@ export class WebhookDelivery {
   ) {}
 
   send(event: StripeObject): void {
-    if (!this.endpoint || this.closed) return;
+    if (!this.endpoint || this.closed || this.disabled) return;
     this.inFlight++;
     void this.attempt(event, 1);
   }
@@ -56,6 +63,10 @@ export class WebhookDelivery {
 
   private async attempt(event: StripeObject, attempt: number): Promise<void> {
     if (this.closed || !this.endpoint) return;
+    if (this.disabled) {
+      if (--this.inFlight === 0) this.idleWaiters.splice(0).forEach((resolve) => resolve());
+      return;
+    }
     const payload = JSON.stringify(event, null, 2);
     let status: number | 'network_error';
     try {
@@ -88,4 +99,10 @@ export class WebhookDelivery {
     }
     if (--this.inFlight === 0) this.idleWaiters.splice(0).forEach((resolve) => resolve());
   }
+}
+
+/** Test helper `POST /v1/test_helpers/webhook_endpoint` `disabled=true|false`: turns delivery off and on. */
+export function webhookEndpointSet(delivery: WebhookDelivery, request: ApiRequest) {
+  delivery.disabled = oneOf(request.params, 'disabled', ['true', 'false'] as const) === 'true';
+  return { object: 'test_helpers.webhook_endpoint', url: delivery.endpoint?.url ?? null, disabled: delivery.disabled };
 }
