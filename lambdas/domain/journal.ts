@@ -1,3 +1,4 @@
+import { PaymentRejectedError } from './errors';
 import type { Order } from './order';
 import type { EventOutcome, StripeEvent } from './stripe-events';
 
@@ -157,4 +158,27 @@ export function orderTimeline(order: Order, entries: readonly JournalEntry[]): T
   return steps
     .sort((a, b) => a.sortMs - b.sortMs || RANK[a.kind] - RANK[b.kind] || a.tie.localeCompare(b.tie))
     .map(({ sortMs: _sortMs, tie: _tie, ...step }) => step);
+}
+
+/**
+ * Sends one write to Stripe and journals what came of it. The journal never changes the
+ * outcome: the result or the error is passed through unchanged (the adapter never throws).
+ */
+export async function journaledCall<T>(
+  journal: Journal | undefined,
+  call: Omit<StripeCallRecord, 'stripeObjectId' | 'outcome' | 'error'>,
+  send: () => Promise<T>,
+  objectIdOf: (result: T) => string | null,
+): Promise<T> {
+  if (!journal) return send();
+  let result: T;
+  try {
+    result = await send();
+  } catch (error) {
+    const outcome = error instanceof PaymentRejectedError ? 'rejected' : 'unknown';
+    await journal.recordStripeCall({ ...call, stripeObjectId: null, outcome, error: `${(error as Error).name}: ${(error as Error).message}` });
+    throw error;
+  }
+  await journal.recordStripeCall({ ...call, stripeObjectId: objectIdOf(result), outcome: 'succeeded', error: null });
+  return result;
 }
