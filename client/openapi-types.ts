@@ -38,6 +38,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/orders/{orderId}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What happened to an order of the caller's tenant, oldest first.
+         * @description Requests we accepted, each write we sent to Stripe (with its idempotency key and outcome), and each Stripe event about the order with what it did (applied, stale, anomaly, failed…). Events stand at Stripe's `created`. Journal entries live 400 days.
+         */
+        get: operations["getOrderHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/refunds": {
         parameters: {
             query?: never;
@@ -148,6 +168,25 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
+        };
+        OrderHistory: {
+            orderId: string;
+            status: string;
+            /** @enum {string} */
+            journal: "kept" | "not_configured";
+            steps: {
+                /** Format: date-time */
+                at: string;
+                /** @enum {string} */
+                kind: "request" | "stripe_call" | "stripe_event";
+                /** @description e.g. `checkout accepted`, `create refund`, `refund.created` */
+                what: string;
+                /** @description accepted; succeeded/rejected/unknown; applied/stale/foreign/anomaly/ignored/failed */
+                outcome: string;
+                detail: {
+                    [key: string]: unknown;
+                };
+            }[];
         };
         /** @description RFC 9457 problem details. `status` is absent only on API Gateway's catch-all answers (`request-rejected`, `gateway-error`). */
         Problem: {
@@ -260,6 +299,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Order"];
+                };
+            };
+            401: components["responses"]["Problem"];
+            /** @description No such order, or it belongs to another tenant (the answers are identical). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            503: components["responses"]["RetryableProblem"];
+        };
+    };
+    getOrderHistory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                orderId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The timeline. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderHistory"];
                 };
             };
             401: components["responses"]["Problem"];

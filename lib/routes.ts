@@ -19,6 +19,7 @@ export interface RouteDefinition {
 export const routes: readonly RouteDefinition[] = [
   { method: 'POST', resource: '/v1/checkouts', handler: 'checkout', authorized: true, bodySchema: 'CheckoutRequest' },
   { method: 'GET', resource: '/v1/orders/{orderId}', handler: 'orders', authorized: true },
+  { method: 'GET', resource: '/v1/orders/{orderId}/history', handler: 'orders', authorized: true },
   { method: 'POST', resource: '/v1/refunds', handler: 'refunds', authorized: true, bodySchema: 'RefundRequest' },
   { method: 'POST', resource: '/v1/webhooks/stripe', handler: 'webhooks', authorized: false },
 ];
