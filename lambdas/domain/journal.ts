@@ -97,7 +97,18 @@ export interface TimelineStep {
   detail: Record<string, unknown>;
 }
 
-/** Within one second, what we asked precedes what Stripe then reported (Stripe's `created` is whole seconds). */
+/**
+ * Stripe's `created` has whole seconds; our requests have milliseconds. Within its second an
+ * event stands where we received it, when that was within the same second; received later
+ * (delayed, backfilled) or not known, at the end of its second, after our calls that caused it.
+ */
+function placeInSecond(createdSeconds: number, receivedAt: string | null): number {
+  const start = createdSeconds * 1000;
+  const received = receivedAt ? Date.parse(receivedAt) : NaN;
+  return received >= start && received < start + 1000 ? received : start + 999;
+}
+
+/** Within one millisecond, what we asked precedes what Stripe then reported (Stripe's `created` is whole seconds). */
 const RANK = { request: 0, stripe_call: 1, stripe_event: 2 } as const;
 
 /**
@@ -151,7 +162,7 @@ export function orderTimeline(order: Order, entries: readonly JournalEntry[]): T
           replays: e.replays,
         },
       },
-      e.created * 1000 + 999,
+      placeInSecond(e.created, e.receivedAt),
       `${e.receivedAt ?? ''}|${e.firstProcessedAt}|${e.stripeEventId}`,
     );
   }
