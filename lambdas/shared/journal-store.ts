@@ -73,11 +73,13 @@ export class DynamoDbJournal implements Journal {
       if (r.outcome !== 'failed') set.push('outcome = :outcome');
       if (r.replay) add.push('replays :one');
       if (r.duplicate) add.push('duplicates :one');
-      if (r.payload !== null) {
+      // A duplicate's payload was kept by the delivery that applied it.
+      const keepPayload = payloadInline && !r.duplicate;
+      if (r.payload !== null && !r.duplicate) {
         set.push('payloadAt = :payloadAt');
         values[':payloadAt'] = payloadInline ? 'journal' : 'stripe';
       }
-      await this.documents.send(
+      const entryWrite = this.documents.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { [journalTable.partitionKey]: eventEntryId(r.stripeEventId) },
@@ -86,19 +88,21 @@ export class DynamoDbJournal implements Journal {
           ExpressionAttributeValues: values,
         }),
       );
-      if (payloadInline) {
-        try {
-          await this.documents.send(
-            new PutCommand({
-              TableName: this.tableName,
-              Item: { entryId: payloadEntryId(r.stripeEventId), stripeEventId: r.stripeEventId, payload: r.payload, expiresAt: this.nowSeconds() + JOURNAL_PAYLOAD_TTL_SECONDS },
-              ConditionExpression: 'attribute_not_exists(entryId)', // Stripe's events are immutable: the first copy is the copy
-            }),
-          );
-        } catch (error) {
-          if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-        }
-      }
+      // Independent of the entry, so in parallel: one round trip of latency, not two.
+      const payloadWrite = keepPayload
+        ? this.documents
+            .send(
+              new PutCommand({
+                TableName: this.tableName,
+                Item: { entryId: payloadEntryId(r.stripeEventId), stripeEventId: r.stripeEventId, payload: r.payload, expiresAt: this.nowSeconds() + JOURNAL_PAYLOAD_TTL_SECONDS },
+                ConditionExpression: 'attribute_not_exists(entryId)', // Stripe's events are immutable: the first copy is the copy
+              }),
+            )
+            .catch((error: Error) => {
+              if (error.name !== 'ConditionalCheckFailedException') throw error;
+            })
+        : Promise.resolve();
+      await Promise.all([entryWrite, payloadWrite]);
     });
   }
 
