@@ -13,7 +13,7 @@ import { PaymentsApi } from './constructs/payments-api';
 import { PaymentsFunction } from './constructs/payments-function';
 import { ProcessedQueue } from './constructs/processed-queue';
 import type { HandlerName } from './routes';
-import { idempotencyTable, ordersTable, type TableSchema } from './tables';
+import { idempotencyTable, journalTable, ordersTable, type TableSchema } from './tables';
 
 export interface PaymentsStackProps extends StackProps {
   readonly config: PaymentsStackConfig;
@@ -26,6 +26,8 @@ export class PaymentsStack extends Stack {
   readonly api: PaymentsApi;
   readonly idempotencyTable: Table;
   readonly ordersTable: Table;
+  /** Every Stripe event received and every write sent to Stripe (lib/tables.ts `journalTable`). */
+  readonly journalTable: Table;
   readonly functions: Record<HandlerName | 'events', PaymentsFunction>;
   readonly events: ProcessedQueue;
   readonly operations: Operations;
@@ -43,12 +45,13 @@ export class PaymentsStack extends Stack {
     }
     this.idempotencyTable = this.table('IdempotencyTable', idempotencyTable, config);
     this.ordersTable = this.table('OrdersTable', ordersTable, config);
+    this.journalTable = this.table('JournalTable', journalTable, config);
     const stripeSecret = Secret.fromSecretNameV2(this, 'StripeSecret', config.stripeSecretName);
 
     const shared = {
       logRetention,
       logLevel: prod ? 'INFO' : 'DEBUG',
-      tables: { ORDERS_TABLE_NAME: this.ordersTable.tableName, IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName },
+      tables: { ORDERS_TABLE_NAME: this.ordersTable.tableName, IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName, JOURNAL_TABLE_NAME: this.journalTable.tableName },
     };
     // API Gateway gives up after 29 s; leave room for Stripe's own timeout and one retry.
     const stripeTimeout = Duration.seconds(25);
@@ -61,10 +64,17 @@ export class PaymentsStack extends Stack {
     });
     this.allow(checkout, this.idempotencyTable, IDEMPOTENCY_ACTIONS);
     this.allow(checkout, this.ordersTable, ['dynamodb:PutItem', 'dynamodb:GetItem']);
+    this.allow(checkout, this.journalTable, ['dynamodb:UpdateItem']);
     stripeSecret.grantRead(checkout);
 
-    const orders = new PaymentsFunction(this, 'OrdersFunction', { ...shared, handlerFolder: 'orders', environment: { ORDERS_TABLE_NAME: this.ordersTable.tableName } });
+    const orders = new PaymentsFunction(this, 'OrdersFunction', {
+      ...shared,
+      handlerFolder: 'orders',
+      environment: { ORDERS_TABLE_NAME: this.ordersTable.tableName, JOURNAL_TABLE_NAME: this.journalTable.tableName },
+    });
     this.allow(orders, this.ordersTable, ['dynamodb:GetItem']);
+    // The history: the order's journal keys from the byOrder index, then the entries.
+    this.allow(orders, this.journalTable, ['dynamodb:Query', 'dynamodb:BatchGetItem'], journalTable.orderIndex);
 
     const refunds = new PaymentsFunction(this, 'RefundsFunction', {
       ...shared,
@@ -74,6 +84,7 @@ export class PaymentsStack extends Stack {
     });
     this.allow(refunds, this.idempotencyTable, IDEMPOTENCY_ACTIONS);
     this.allow(refunds, this.ordersTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    this.allow(refunds, this.journalTable, ['dynamodb:UpdateItem']);
     stripeSecret.grantRead(refunds);
 
     const processorTimeout = Duration.seconds(30);
@@ -87,6 +98,8 @@ export class PaymentsStack extends Stack {
     processor.addEventSource(new SqsEventSource(this.events.queue, { batchSize: 10, maxBatchingWindow: Duration.seconds(1), reportBatchItemFailures: true }));
     this.allow(processor, this.idempotencyTable, IDEMPOTENCY_ACTIONS);
     this.allow(processor, this.ordersTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query'], ordersTable.paymentIntentIndex);
+    // Entries are merged with UpdateItem; payloads are put once (conditional PutItem).
+    this.allow(processor, this.journalTable, ['dynamodb:UpdateItem', 'dynamodb:PutItem']);
 
     const webhooks = new PaymentsFunction(this, 'WebhooksFunction', {
       ...shared,
@@ -127,6 +140,7 @@ export class PaymentsStack extends Stack {
     new CfnOutput(this, 'ApiUrl', { value: this.api.restApi.url });
     new CfnOutput(this, 'IdempotencyTableName', { value: this.idempotencyTable.tableName });
     new CfnOutput(this, 'OrdersTableName', { value: this.ordersTable.tableName });
+    new CfnOutput(this, 'JournalTableName', { value: this.journalTable.tableName });
     new CfnOutput(this, 'UserPoolId', { value: userPool.userPoolId });
     new CfnOutput(this, 'EventsQueueUrl', { value: this.events.queue.queueUrl });
     new CfnOutput(this, 'EventsDeadLetterQueueUrl', { value: this.events.deadLetterQueue.queueUrl });

@@ -51,9 +51,22 @@ describe('tables', () => {
     });
   });
 
+  it('journal table: key entryId, TTL on expiresAt, keys-only index by order, PITR, retained', () => {
+    template.hasResource('AWS::DynamoDB::Table', {
+      Properties: Match.objectLike({
+        KeySchema: [{ AttributeName: 'entryId', KeyType: 'HASH' }],
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'byOrder', KeySchema: [{ AttributeName: 'orderId', KeyType: 'HASH' }], Projection: { ProjectionType: 'KEYS_ONLY' } })],
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      }),
+      DeletionPolicy: 'Retain',
+    });
+  });
+
   it('removes tables on delete only when the context flag says so', () => {
     const destroyable = synth({ removeTablesOnDelete: 'true' }).template;
-    expect(Object.values(destroyable.findResources('AWS::DynamoDB::Table')).map((t) => t.DeletionPolicy)).toEqual(['Delete', 'Delete']);
+    expect(Object.values(destroyable.findResources('AWS::DynamoDB::Table')).map((t) => t.DeletionPolicy)).toEqual(['Delete', 'Delete', 'Delete']);
   });
 });
 
@@ -109,7 +122,7 @@ describe('API', () => {
   });
 
   it('outputs the API URL and the table names', () => {
-    for (const output of ['ApiUrl', 'IdempotencyTableName', 'OrdersTableName', 'EventsQueueUrl', 'EventsDeadLetterQueueUrl']) template.hasOutput(output, {});
+    for (const output of ['ApiUrl', 'IdempotencyTableName', 'OrdersTableName', 'JournalTableName', 'EventsQueueUrl', 'EventsDeadLetterQueueUrl']) template.hasOutput(output, {});
   });
 });
 
@@ -172,13 +185,13 @@ describe('least privilege', () => {
   const LOGS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
 
   it.each([
-    ['checkout', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:PutItem', ...SECRET, ...XRAY, ...LOGS]],
-    ['orders', ['dynamodb:GetItem', ...XRAY, ...LOGS]],
-    ['refunds', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...SECRET, ...XRAY, ...LOGS]],
+    ['checkout', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', ...SECRET, ...XRAY, ...LOGS]],
+    ['orders', ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem', ...XRAY, ...LOGS]],
+    ['refunds', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:UpdateItem', ...SECRET, ...XRAY, ...LOGS]],
     ['webhooks', ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage', ...SECRET, ...XRAY, ...LOGS]],
     [
       'events',
-      [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', ...XRAY, ...LOGS],
+      [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', ...XRAY, ...LOGS],
     ],
   ] as const)('%s gets exactly the actions it uses', (fn, expected) => {
     expect(actionsOf(fn)).toEqual([...expected].sort());
@@ -201,6 +214,7 @@ describe('least privilege', () => {
     expect(text).toContain('/index/byPaymentIntent');
     expect(text).not.toContain('/index/*');
     expect(JSON.stringify(resourcesOf('checkout'))).not.toContain('/index/');
+    expect(JSON.stringify(resourcesOf('orders'))).toContain('/index/byOrder');
   });
 
   it('the webhook receiver can only send to the queue, and touches no table', () => {
