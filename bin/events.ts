@@ -24,6 +24,9 @@ export const USAGE = `usage: npm run events:backfill -- --since <ISO time> [--un
                replay: journaled events Stripe created at or after T
   --until T    backfill: events created at or before T (default now)
   --order ID   replay: the events journaled for this order
+  --in-flight-minutes M
+               backfill: an event a backfill enqueued less than M minutes ago (default 20) and
+               not processed yet is not enqueued again; 0 sends it again
   --dry-run    list what would be enqueued, enqueue nothing
   -h, --help   this text
 
@@ -80,13 +83,15 @@ export interface BackfillReport {
   alreadyJournaled: number;
   missing: string[];
   failed: string[];
+  /** Enqueued by a backfill within the in-flight window and not processed yet: not enqueued again. */
+  inFlight: string[];
   enqueued: number;
   dryRun: boolean;
 }
 
 export async function backfill(
-  deps: { stripe: Stripe; journal: Pick<DynamoDbJournal, 'eventStates'>; queue: QueueTarget; progress?: typeof progressBar },
-  options: { since: Date; until: Date; dryRun: boolean },
+  deps: { stripe: Stripe; journal: Pick<DynamoDbJournal, 'eventStates' | 'markBackfilled'>; queue: QueueTarget; progress?: typeof progressBar; now?: () => Date },
+  options: { since: Date; until: Date; dryRun: boolean; inFlightMinutes?: number },
 ): Promise<BackfillReport> {
   const progress = deps.progress ?? (() => () => undefined);
   const created = { gte: Math.floor(options.since.getTime() / 1000), lte: Math.floor(options.until.getTime() / 1000) };
@@ -100,9 +105,13 @@ export async function backfill(
     alreadyJournaled: 0,
     missing: [],
     failed: [],
+    inFlight: [],
     enqueued: 0,
     dryRun: options.dryRun,
   };
+  const now = (deps.now ?? (() => new Date()))();
+  // Long enough for the processor to take a message off the queue (its delays reach 15 minutes).
+  const inFlightSince = now.getTime() - (options.inFlightMinutes ?? 20) * 60_000;
   const checking = progress('checking journal', listed.length);
   const toEnqueue: Stripe.Event[] = [];
   for (let i = 0; i < listed.length; i += 100) {
@@ -110,6 +119,10 @@ export async function backfill(
     const states = await deps.journal.eventStates(page.map((e) => e.id));
     for (const event of page) {
       const state = states.get(event.id);
+      if ((!state?.outcome || state.outcome === 'failed') && state?.backfilledAt && Date.parse(state.backfilledAt) > inFlightSince) {
+        report.inFlight.push(event.id);
+        continue;
+      }
       if (!state?.outcome) report.missing.push(event.id);
       else if (state.outcome === 'failed') report.failed.push(event.id);
       else {
@@ -126,6 +139,7 @@ export async function backfill(
     report.enqueued = done;
     sending(done);
   });
+  await deps.journal.markBackfilled(toEnqueue.map((e) => e.id), now.toISOString());
   return report;
 }
 
@@ -166,7 +180,7 @@ export async function replay(
 export function parseEventsCommandLine(args: string[], now = new Date()) {
   const { values, positionals } = parseCommandLine(
     args,
-    { since: { type: 'string' }, until: { type: 'string' }, order: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } },
+    { since: { type: 'string' }, until: { type: 'string' }, order: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, 'in-flight-minutes': { type: 'string' } },
     true,
   );
   if (values.help) return { help: true as const };
@@ -182,9 +196,11 @@ export function parseEventsCommandLine(args: string[], now = new Date()) {
     const until = values.until === undefined ? now : isoTime('until', values.until);
     if (since > until) throw new UsageError('--since must not be after --until.');
     if (now.getTime() - since.getTime() > STRIPE_EVENT_RETENTION_MS) throw new UsageError('--since is more than 30 days ago: Stripe lists events of the last 30 days only.');
-    return { help: false as const, command: 'backfill' as const, since, until, dryRun, json };
+    const inFlightText = values['in-flight-minutes'] ?? '20';
+    if (!/^\d+$/.test(inFlightText) || Number(inFlightText) > 1440) throw new UsageError(`--in-flight-minutes takes 0 to 1440, not "${inFlightText}".`);
+    return { help: false as const, command: 'backfill' as const, since, until, dryRun, json, inFlightMinutes: Number(inFlightText) };
   }
-  if (values.until !== undefined) throw new UsageError('--until is for backfill.');
+  if (values.until !== undefined || values['in-flight-minutes'] !== undefined) throw new UsageError('--until and --in-flight-minutes are for backfill.');
   if ((values.order === undefined) === (values.since === undefined)) throw new UsageError('replay takes exactly one of --order and --since.');
   if (values.order !== undefined && !/^ord_[0-9a-f]{32}$/.test(values.order)) throw new UsageError(`"${values.order}" is not an order id.`);
   return values.order !== undefined
@@ -216,6 +232,7 @@ async function main(args: string[]): Promise<number> {
         console.log(`Backfill ${report.window.since} → ${report.window.until}${report.dryRun ? ' (dry run)' : ''}`);
         console.log(`  ${report.listed} events at Stripe of the handled types; ${report.alreadyJournaled} already processed`);
         console.log(`  ${report.missing.length} never received, ${report.failed.length} failed when received`);
+        if (report.inFlight.length) console.log(`  ${report.inFlight.length} enqueued by a backfill in the last ${options.inFlightMinutes} minutes and not processed yet: left alone (--in-flight-minutes 0 to send again)`);
         for (const id of [...report.missing, ...report.failed]) console.log(`    ${id}${report.failed.includes(id) ? ' (failed)' : ''}`);
         console.log(report.dryRun ? `  would enqueue ${report.missing.length + report.failed.length}` : `  enqueued ${report.enqueued}`);
       }

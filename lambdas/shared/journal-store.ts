@@ -14,6 +14,8 @@ const callEntryId = (c: Pick<StripeCallRecord, 'operation' | 'stripeIdempotencyK
 export interface EventJournalState {
   stripeEventId: string;
   outcome?: string;
+  /** When a backfill last enqueued it (ISO). */
+  backfilledAt?: string;
 }
 
 /**
@@ -150,9 +152,29 @@ export class DynamoDbJournal implements Journal {
   async eventStates(stripeEventIds: readonly string[]): Promise<Map<string, EventJournalState>> {
     const items = await this.batchGet(
       stripeEventIds.map((id) => ({ entryId: eventEntryId(id) })),
-      'stripeEventId, outcome',
+      'stripeEventId, outcome, backfilledAt',
     );
-    return new Map(items.map((i) => [i.stripeEventId as string, { stripeEventId: i.stripeEventId as string, outcome: i.outcome as string | undefined }]));
+    return new Map(
+      items.map((i) => [i.stripeEventId as string, { stripeEventId: i.stripeEventId as string, outcome: i.outcome as string | undefined, backfilledAt: i.backfilledAt as string | undefined }]),
+    );
+  }
+
+  /**
+   * Notes that a backfill enqueued these events, so a second backfill before the processor
+   * caught up does not enqueue them again. Unlike the processor's writes, this one may fail
+   * loudly: it is an operator's command, not a payment.
+   */
+  async markBackfilled(stripeEventIds: readonly string[], atIso: string): Promise<void> {
+    for (const id of stripeEventIds) {
+      await this.documents.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { [journalTable.partitionKey]: eventEntryId(id) },
+          UpdateExpression: 'SET stripeEventId = :id, backfilledAt = :at, expiresAt = if_not_exists(expiresAt, :expiresAt)',
+          ExpressionAttributeValues: { ':id': id, ':at': atIso, ':expiresAt': this.nowSeconds() + JOURNAL_ENTRY_TTL_SECONDS },
+        }),
+      );
+    }
   }
 
   /** The payload kept for the event, while it is kept. */
