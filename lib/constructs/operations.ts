@@ -80,7 +80,23 @@ export class Operations extends Construct {
       evaluationPeriods: 2,
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
-    this.alarms = [props.events.deadLetterDepthAlarm, props.events.oldestMessageAgeAlarm, processorErrors, apiErrors];
+    // Written by the processor and the checkout and refund steps; a failed write never changes a
+    // payment, but the history and backfill's view have a gap until backfill fills it.
+    const journalWriteFailures = new MathExpression({
+      expression: 'SUM(METRICS())',
+      usingMetrics: { events: app('events', 'JournalWriteFailed'), checkout: app('checkout', 'JournalWriteFailed'), refunds: app('refunds', 'JournalWriteFailed') },
+      period: FIVE_MINUTES,
+      label: 'journal writes failed',
+    });
+    const journalErrors = new Alarm(this, 'JournalWriteFailedAlarm', {
+      alarmDescription: 'Journal writes failed (payments unaffected; history has gaps). See docs/RUNBOOK.md#journal-writes-failing.',
+      metric: journalWriteFailures,
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    this.alarms = [props.events.deadLetterDepthAlarm, props.events.oldestMessageAgeAlarm, processorErrors, apiErrors, journalErrors];
     const notify = new SnsAction(this.alarmTopic);
     for (const alarm of this.alarms) {
       alarm.addAlarmAction(notify);
@@ -113,6 +129,7 @@ export class Operations extends Construct {
         app('events', 'StripeEventIgnored'),
         app('events', 'StripeEventFailed'),
         props.processor.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum', label: 'Lambda errors' }),
+        journalWriteFailures,
       ]),
     );
     this.dashboard.addWidgets(

@@ -94,7 +94,7 @@ describe('operations', () => {
     expect(JSON.stringify(topicPolicy.Properties.PolicyDocument)).toContain('aws:SecureTransport');
     const topicId = Object.keys(dev.template.findResources('AWS::SNS::Topic'))[0];
     const alarms = values(dev.template, 'AWS::CloudWatch::Alarm');
-    expect(alarms).toHaveLength(4);
+    expect(alarms).toHaveLength(5);
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
       expect(alarm.Properties.AlarmDescription).toMatch(/RUNBOOK\.md#[a-z0-9-]+/);
