@@ -109,6 +109,9 @@ export class DynamoDbJournal implements Journal {
   }
 
   async recordStripeCall(c: StripeCallRecord): Promise<void> {
+    // Stripe's id is set once known and never cleared: a retry whose outcome is unknown must not
+    // erase what an earlier attempt learned.
+    const objectId = c.stripeObjectId === null ? '' : ', stripeObjectId = :objectId';
     await this.safely('stripe_call', c.ourId, () =>
       this.documents.send(
         new UpdateCommand({
@@ -116,12 +119,13 @@ export class DynamoDbJournal implements Journal {
           Key: { [journalTable.partitionKey]: callEntryId(c) },
           UpdateExpression:
             'SET kind = :kind, operation = :operation, orderId = :orderId, tenantId = :tenantId, ourId = :ourId, stripeIdempotencyKey = :key, ' +
-            'stripeObjectId = if_not_exists(stripeObjectId, :objectId), outcome = :outcome, #error = :error, #at = :at, firstAt = if_not_exists(firstAt, :at), expiresAt = :expiresAt ADD attempts :one',
+            `outcome = :outcome, #error = :error, #at = :at, firstAt = if_not_exists(firstAt, :at), expiresAt = :expiresAt${objectId} ADD attempts :one`,
           ExpressionAttributeNames: { '#error': 'error', '#at': 'at' },
           ExpressionAttributeValues: {
             ':kind': 'stripe_call', ':operation': c.operation, ':orderId': c.orderId, ':tenantId': c.tenantId, ':ourId': c.ourId,
-            ':key': c.stripeIdempotencyKey, ':objectId': c.stripeObjectId, ':outcome': c.outcome, ':error': c.error, ':at': c.at,
+            ':key': c.stripeIdempotencyKey, ':outcome': c.outcome, ':error': c.error, ':at': c.at,
             ':expiresAt': this.nowSeconds() + JOURNAL_ENTRY_TTL_SECONDS, ':one': 1,
+            ...(c.stripeObjectId === null ? {} : { ':objectId': c.stripeObjectId }),
           },
         }),
       ),

@@ -116,5 +116,17 @@ it('journals each write sent to Stripe: the session and the refund with key and 
   expect(refused.status).toBeGreaterThanOrEqual(400);
   const calls = (await journal.entriesOfOrder(order.orderId)).filter((e) => e.kind === 'stripe_call' && e.operation === 'create_refund');
   expect(calls.map((c) => c.outcome).sort()).toEqual(['rejected', 'succeeded']);
-  expect(calls.find((c) => c.outcome === 'rejected')).toMatchObject({ stripeObjectId: null, error: expect.stringContaining('PaymentRejected') });
+  const rejected = calls.find((c) => c.outcome === 'rejected')!;
+  expect(rejected.error).toContain('PaymentRejected');
+  expect(rejected.stripeObjectId).toBeUndefined();
+});
+
+it('a Stripe call retried keeps the Stripe id once known, its first time, and counts attempts', async () => {
+  const base = { operation: 'create_refund' as const, orderId: 'ord_x', tenantId: 'acme', ourId: 'ref_x', stripeIdempotencyKey: `k-${newKey()}`, error: null };
+  await journal.recordStripeCall({ ...base, stripeObjectId: null, outcome: 'unknown', error: 'timeout', at: '2026-11-23T10:00:00.000Z' });
+  await journal.recordStripeCall({ ...base, stripeObjectId: 're_1', outcome: 'succeeded', at: '2026-11-23T10:01:00.000Z' });
+  await journal.recordStripeCall({ ...base, stripeObjectId: null, outcome: 'unknown', error: 'timeout', at: '2026-11-23T10:02:00.000Z' });
+  expect(await entry(`call#create_refund#${base.stripeIdempotencyKey}`)).toMatchObject({
+    stripeObjectId: 're_1', outcome: 'unknown', attempts: 3, firstAt: '2026-11-23T10:00:00.000Z', at: '2026-11-23T10:02:00.000Z',
+  });
 });
