@@ -137,7 +137,7 @@ export function orderTimeline(order: Order, entries: readonly JournalEntry[]): T
         kind: 'stripe_call',
         what: c.operation.replaceAll('_', ' '),
         outcome: c.outcome,
-        detail: { ourId: c.ourId, stripeIdempotencyKey: c.stripeIdempotencyKey, stripeObjectId: c.stripeObjectId, attempts: c.attempts, lastAt: c.at, error: c.error },
+        detail: { ourId: c.ourId, stripeIdempotencyKey: c.stripeIdempotencyKey, stripeObjectId: c.stripeObjectId ?? null, attempts: c.attempts, lastAt: c.at, error: c.error ?? null },
       },
       Date.parse(c.firstAt),
     );

@@ -2,6 +2,7 @@ import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createCheckoutHandler } from '../../lambdas/checkout/create-checkout-handler';
 import { createEventProcessor } from '../../lambdas/events/create-event-processor';
 import { createRefundsHandler } from '../../lambdas/refunds/create-refunds-handler';
+import type { JournalEntry } from '../../lambdas/domain/journal';
 import { DynamoDbJournal } from '../../lambdas/shared/journal-store';
 import { DynamoDbOrderStore } from '../../lambdas/shared/order-store';
 import { lambdaContext } from '../../local/lambda-context';
@@ -114,7 +115,7 @@ it('journals each write sent to Stripe: the session and the refund with key and 
   await helper(`payment_intents/${(await store.getOrder(order.orderId))!.paymentIntentId}/dispute`, { amount: 1300 });
   const refused = await call(refunds, { path: '/v1/refunds', headers: { 'Idempotency-Key': newKey() }, body: { orderId: order.orderId, amount: 100 } });
   expect(refused.status).toBeGreaterThanOrEqual(400);
-  const calls = (await journal.entriesOfOrder(order.orderId)).filter((e) => e.kind === 'stripe_call' && e.operation === 'create_refund');
+  const calls = (await journal.entriesOfOrder(order.orderId)).filter((e): e is Extract<JournalEntry, { kind: 'stripe_call' }> => e.kind === 'stripe_call' && e.operation === 'create_refund');
   expect(calls.map((c) => c.outcome).sort()).toEqual(['rejected', 'succeeded']);
   const rejected = calls.find((c) => c.outcome === 'rejected')!;
   expect(rejected.error).toContain('PaymentRejected');
