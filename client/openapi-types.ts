@@ -38,6 +38,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/orders/{orderId}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What happened to an order of the caller's tenant, oldest first.
+         * @description Requests we accepted, each write we sent to Stripe (with its idempotency key and outcome), and each Stripe event about the order with what it did (applied, stale, foreign, anomaly, failed). Events stand at Stripe's `created`. Journal entries live 400 days.
+         */
+        get: operations["getOrderHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/refunds": {
         parameters: {
             query?: never;
@@ -221,6 +241,25 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
+        };
+        OrderHistory: {
+            orderId: string;
+            status: string;
+            /** @enum {string} */
+            journal: "kept" | "not_configured";
+            steps: {
+                /** Format: date-time */
+                at: string;
+                /** @enum {string} */
+                kind: "request" | "stripe_call" | "stripe_event";
+                /** @description e.g. `checkout accepted`, `create refund`, `refund.created` */
+                what: string;
+                /** @description accepted; succeeded/rejected/unknown; applied/stale/foreign/anomaly/ignored/failed */
+                outcome: string;
+                detail: {
+                    [key: string]: unknown;
+                };
+            }[];
         };
         /**
          * @description Every problem type the API answers. Each response lists the ones it can carry.
@@ -519,6 +558,50 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Order"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `not-found`: no such order, or it belongs to another tenant (the answers are identical). */
+            404: {
+                headers: {
+                    Link: components["headers"]["ProblemLink"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @constant */
+                        type?: "urn:payments:problem:not-found";
+                    };
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["Throttled"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["GatewayError"];
+            503: components["responses"]["StorageUnavailable"];
+            504: components["responses"]["GatewayError"];
+        };
+    };
+    getOrderHistory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Any other value is answered with 404, like a missing order. */
+                orderId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The timeline. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderHistory"];
                 };
             };
             401: components["responses"]["Unauthorized"];

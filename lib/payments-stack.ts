@@ -15,7 +15,7 @@ import { PaymentsApi } from './constructs/payments-api';
 import { PaymentsFunction } from './constructs/payments-function';
 import { ProcessedQueue } from './constructs/processed-queue';
 import { routes, type HandlerName } from './routes';
-import { idempotencyTable, ordersTable, type TableSchema } from './tables';
+import { idempotencyTable, journalTable, ordersTable, type TableSchema } from './tables';
 
 export interface PaymentsStackProps extends StackProps {
   readonly config: PaymentsStackConfig;
@@ -49,6 +49,8 @@ export class PaymentsStack extends Stack {
   readonly api: PaymentsApi;
   readonly idempotencyTable: Table;
   readonly ordersTable: Table;
+  /** Every Stripe event received and every write sent to Stripe (lib/tables.ts `journalTable`). */
+  readonly journalTable: Table;
   readonly functions: Record<HandlerName | 'events' | 'recovery', PaymentsFunction>;
   readonly events: ProcessedQueue;
   readonly operations: Operations;
@@ -74,12 +76,13 @@ export class PaymentsStack extends Stack {
     }
     this.idempotencyTable = this.table('IdempotencyTable', idempotencyTable, config);
     this.ordersTable = this.table('OrdersTable', ordersTable, config);
+    this.journalTable = this.table('JournalTable', journalTable, config);
     const { userPool, appClientIds } = this.identity(config);
 
     const shared = {
       logRetention,
       logLevel: prod ? 'INFO' : 'DEBUG',
-      tables: { ORDERS_TABLE_NAME: this.ordersTable.tableName, IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName },
+      tables: { ORDERS_TABLE_NAME: this.ordersTable.tableName, IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName, JOURNAL_TABLE_NAME: this.journalTable.tableName },
     };
     const callers = { COGNITO_APP_CLIENT_IDS: appClientIds };
     const stripeApi = { ...stripeClientEnvironment(STRIPE_FUNCTION_TIMEOUT), STRIPE_API_KEY_SECRET_NAME: config.stripeApiKeySecretName };
@@ -92,10 +95,14 @@ export class PaymentsStack extends Stack {
     });
     this.allowIdempotency(checkout, IDEMPOTENCY_KEY_PREFIXES.checkout);
     this.allow(checkout, this.ordersTable, ['dynamodb:PutItem', 'dynamodb:GetItem']);
+    this.allow(checkout, this.journalTable, ['dynamodb:UpdateItem']);
     this.allowSecret(checkout, config.stripeApiKeySecretName);
 
-    const orders = new PaymentsFunction(this, 'OrdersFunction', { ...shared, handlerFolder: 'orders', environment: { ORDERS_TABLE_NAME: this.ordersTable.tableName, ...callers } });
+    const orders = new PaymentsFunction(this, 'OrdersFunction', { ...shared, handlerFolder: 'orders', environment: { ORDERS_TABLE_NAME: this.ordersTable.tableName, JOURNAL_TABLE_NAME: this.journalTable.tableName, ...callers } });
     this.allow(orders, this.ordersTable, ['dynamodb:GetItem']);
+    // The history: the order's journal keys from the byOrder index, then the entries.
+    this.allow(orders, this.journalTable, ['dynamodb:BatchGetItem']);
+    orders.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${this.journalTable.tableArn}/index/${journalTable.orderIndex}`] }));
 
     const refunds = new PaymentsFunction(this, 'RefundsFunction', {
       ...shared,
@@ -106,6 +113,7 @@ export class PaymentsStack extends Stack {
     this.allowIdempotency(refunds, IDEMPOTENCY_KEY_PREFIXES.refunds);
     // Every order write is one PutItem conditional on the version the rule saw (order-store.ts).
     this.allow(refunds, this.ordersTable, ['dynamodb:GetItem', 'dynamodb:PutItem']);
+    this.allow(refunds, this.journalTable, ['dynamodb:UpdateItem']);
     this.allowSecret(refunds, config.stripeApiKeySecretName);
 
     const processorTimeout = Duration.seconds(30);
@@ -129,6 +137,8 @@ export class PaymentsStack extends Stack {
     );
     this.allowIdempotency(processor, IDEMPOTENCY_KEY_PREFIXES.events);
     this.allow(processor, this.ordersTable, ['dynamodb:GetItem', 'dynamodb:PutItem']);
+    // Journal entries are merged with UpdateItem; payloads are put once (conditional PutItem).
+    this.allow(processor, this.journalTable, ['dynamodb:UpdateItem', 'dynamodb:PutItem']);
     processor.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${this.ordersTable.tableArn}/index/${ordersTable.paymentIntentIndex}`] }));
 
     // Resolves unknown outcomes from Stripe: reservations and pending sessions (recovery/create-recovery.ts).
@@ -198,6 +208,7 @@ export class PaymentsStack extends Stack {
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
     new CfnOutput(this, 'IdempotencyTableName', { value: this.idempotencyTable.tableName });
     new CfnOutput(this, 'OrdersTableName', { value: this.ordersTable.tableName });
+    new CfnOutput(this, 'JournalTableName', { value: this.journalTable.tableName });
     new CfnOutput(this, 'EventsQueueUrl', { value: this.events.queue.queueUrl });
     new CfnOutput(this, 'EventsDeadLetterQueueUrl', { value: this.events.deadLetterQueue.queueUrl });
   }

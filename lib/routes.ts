@@ -23,6 +23,7 @@ const PROBLEM_PAGES_ARE_PUBLIC = 'Static documentation of the problem types (gen
 export const routes: readonly RouteDefinition[] = [
   { method: 'POST', resource: '/v1/checkouts', handler: 'checkout', authorized: true, bodySchema: 'CheckoutRequest' },
   { method: 'GET', resource: '/v1/orders/{orderId}', handler: 'orders', authorized: true },
+  { method: 'GET', resource: '/v1/orders/{orderId}/history', handler: 'orders', authorized: true },
   { method: 'POST', resource: '/v1/refunds', handler: 'refunds', authorized: true, bodySchema: 'RefundRequest' },
   {
     method: 'POST',

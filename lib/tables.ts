@@ -32,3 +32,24 @@ export const ordersTable = {
   paymentIntentIndex: 'byPaymentIntent',
   recoveryIndex: 'byRecoveryDue',
 } as const satisfies TableSchema & { paymentIntentIndex: string; recoveryIndex: string };
+
+/**
+ * The journal: one item per Stripe event received (`event#evt_…`), one per write we sent to
+ * Stripe (`call#<operation>#<key or object>`), and the event's payload in its own item
+ * (`payload#evt_…`) so the payload can expire sooner than the record of what happened.
+ * `byOrder` is sparse (foreign events name no order) and keys-only: the history reads the keys,
+ * then the items.
+ */
+export const journalTable = {
+  partitionKey: 'entryId',
+  ttlAttribute: 'expiresAt',
+  indexes: [{ name: 'byOrder', partitionKey: 'orderId' }],
+  orderIndex: 'byOrder',
+} as const satisfies TableSchema & { orderIndex: string };
+
+/** How long journal entries live: 13 months, an audit year plus the month it closes in. */
+export const JOURNAL_ENTRY_TTL_SECONDS = 400 * 86_400;
+/** How long an event's payload lives: longer than Stripe keeps events (30 days), so backfill and replay can always read it from one place. */
+export const JOURNAL_PAYLOAD_TTL_SECONDS = 35 * 86_400;
+/** Payloads above this stay at Stripe (a pointer): DynamoDB items are at most 400 KB, and the payload item also holds keys. */
+export const JOURNAL_MAX_INLINE_PAYLOAD_BYTES = 350 * 1024;

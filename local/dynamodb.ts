@@ -7,7 +7,7 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import type { AddressInfo } from 'node:net';
-import { idempotencyTable, ordersTable, type TableSchema } from '../lib/tables';
+import { idempotencyTable, journalTable, ordersTable, type TableSchema } from '../lib/tables';
 import { detectJava, DYNAMODB_LOCAL_MIN_JAVA, startDynamoDbLocal } from './dynamodb-local';
 
 // dynalite ships no types.
@@ -124,14 +124,16 @@ export const LOCAL_CREDENTIALS: LocalCredentials = { accessKeyId: 'local', secre
 export interface TableNames {
   idempotency: string;
   orders: string;
+  journal: string;
 }
 
-export const LOCAL_TABLE_NAMES: TableNames = { idempotency: 'payments-idempotency', orders: 'payments-orders' };
+export const LOCAL_TABLE_NAMES: TableNames = { idempotency: 'payments-idempotency', orders: 'payments-orders', journal: 'payments-journal' };
 
 /** Creates the tables from the same schemas the CDK stack deploys (lib/tables.ts). */
 export async function createTables(client: DynamoDBClient, names: TableNames = LOCAL_TABLE_NAMES): Promise<void> {
   await createTable(client, names.idempotency, idempotencyTable);
   await createTable(client, names.orders, ordersTable);
+  await createTable(client, names.journal, journalTable);
 }
 
 async function createTable(client: DynamoDBClient, tableName: string, schema: TableSchema): Promise<void> {

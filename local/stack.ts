@@ -114,6 +114,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       DYNAMODB_ENDPOINT: dynamoDb.endpoint,
       SQS_ENDPOINT: sqsEmulator.url,
       ORDERS_TABLE_NAME: LOCAL_TABLE_NAMES.orders,
+      JOURNAL_TABLE_NAME: LOCAL_TABLE_NAMES.journal,
       IDEMPOTENCY_TABLE_NAME: LOCAL_TABLE_NAMES.idempotency,
       EVENTS_QUEUE_URL: queueUrl,
       STRIPE_SECRET_KEY: options.realStripeSecretKey ?? LOCAL_EMULATOR_SECRET_KEY,

@@ -9,7 +9,7 @@ export function createCheckoutHandler(deps: PaymentRouteDeps) {
   const now = deps.now ?? (() => new Date());
   const orders = new DynamoDbOrderStore(deps.dynamoDb, deps.ordersTableName, now);
   return idempotentRoute({ operation: 'checkout', parse: parseCheckoutRequest, deps }, async (request) => {
-    const outcome = await createCheckout(request, { gateway: deps.gateway, orders, now });
+    const outcome = await createCheckout(request, { gateway: deps.gateway, orders, now, journal: deps.journal });
     // Thrown, not returned: a stored answer would lock the original request out for the TTL.
     if (outcome.kind === 'keyReused') throw new ProblemError('idempotencyKeyReused');
     if (outcome.kind === 'rejected') {

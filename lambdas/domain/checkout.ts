@@ -2,6 +2,7 @@ import { PaymentProviderSavedFailureError, PaymentRejectedError } from './errors
 
 const MAX_KEYS_PER_CHECKOUT = 4;
 import { derivedId, stripeIdempotencyKey, type IdempotentRequest } from './idempotency-scope';
+import { journaledCall, type Journal } from './journal';
 import type { Order } from './order';
 import type { OrderStore, PaymentGateway } from './ports';
 import { validateRequestBody } from './validation';
@@ -34,7 +35,7 @@ export type CheckoutOutcome =
  */
 export async function createCheckout(
   { scope, payload, fingerprint }: IdempotentRequest<CheckoutRequest>,
-  deps: { gateway: PaymentGateway; orders: OrderStore; now: () => Date },
+  deps: { gateway: PaymentGateway; orders: OrderStore; now: () => Date; journal?: Journal },
 ): Promise<CheckoutOutcome> {
   const orderId = derivedId('checkout', scope);
   const existing = await deps.orders.getOrder(orderId);
@@ -43,7 +44,13 @@ export async function createCheckout(
   let session;
   for (let attempt = 1; !session; attempt++) {
     try {
-      session = await deps.gateway.createCheckoutSession({ orderId, tenantId: scope.tenantId, ...payload }, stripeKey);
+      const key = stripeKey;
+      session = await journaledCall(
+        deps.journal,
+        { operation: 'create_checkout_session', orderId, tenantId: scope.tenantId, ourId: orderId, stripeIdempotencyKey: key, at: deps.now().toISOString() },
+        () => deps.gateway.createCheckoutSession({ orderId, tenantId: scope.tenantId, ...payload }, key),
+        (created) => created.id,
+      );
     } catch (error) {
       if (error instanceof PaymentRejectedError) return { kind: 'rejected', message: error.message, code: error.code };
       // Stripe saved a failed attempt under this key and replays it for 24 h; that attempt made
@@ -75,6 +82,14 @@ export async function createCheckout(
     createdAt: now,
     updatedAt: now,
   });
-  if (order.checkoutSessionId !== session.id) await deps.gateway.expireCheckoutSession(session.id);
+  if (order.checkoutSessionId !== session.id) {
+    const expired = session.id;
+    await journaledCall(
+      deps.journal,
+      { operation: 'expire_checkout_session', orderId, tenantId: scope.tenantId, ourId: orderId, stripeIdempotencyKey: null, at: deps.now().toISOString() },
+      () => deps.gateway.expireCheckoutSession(expired),
+      () => expired,
+    );
+  }
   return order.requestFingerprint === fingerprint ? { kind: 'created', order } : { kind: 'keyReused' };
 }

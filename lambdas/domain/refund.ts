@@ -1,6 +1,7 @@
 import { PaymentRejectedError, RefundInProgressError } from './errors';
 import { derivedId, stripeIdempotencyKey, type IdempotentRequest } from './idempotency-scope';
 import { applied, applyRefundFact, isOutstanding, markRefundAttempt, releaseReservation, reserveRefund, type Change } from './ledger';
+import { journaledCall, type Journal } from './journal';
 import type { Order, RefundReason, RefundReservation } from './order';
 import type { OrderStore, PaymentGateway } from './ports';
 import { validateRequestBody } from './validation';
@@ -41,6 +42,8 @@ export interface RefundDeps {
   gateway: PaymentGateway;
   orders: OrderStore;
   now: () => Date;
+  /** Where each call to Stripe is recorded. @default none */
+  journal?: Journal;
 }
 
 /**
@@ -150,14 +153,21 @@ export async function sendReservedRefund(
 
   let fact;
   try {
-    fact = await deps.gateway.createRefund(
-      {
-        paymentIntentId: order.paymentIntentId!,
-        amount: reservation.amount,
-        reason: reservation.reason,
-        metadata: { orderId, tenantId: order.tenantId, refundId },
-      },
-      reservation.stripeIdempotencyKey,
+    const sent = { order, reservation };
+    fact = await journaledCall(
+      deps.journal,
+      { operation: 'create_refund', orderId, tenantId: order.tenantId, ourId: refundId, stripeIdempotencyKey: reservation.stripeIdempotencyKey, at: deps.now().toISOString() },
+      () =>
+        deps.gateway.createRefund(
+          {
+            paymentIntentId: sent.order.paymentIntentId!,
+            amount: sent.reservation.amount,
+            reason: sent.reservation.reason,
+            metadata: { orderId, tenantId: sent.order.tenantId, refundId },
+          },
+          sent.reservation.stripeIdempotencyKey,
+        ),
+      (created) => created.stripeRefundId,
     );
   } catch (error) {
     if (!(error instanceof PaymentRejectedError)) throw error; // unknown outcome: keep the reservation

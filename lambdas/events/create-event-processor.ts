@@ -6,6 +6,7 @@ import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dyn
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { PaymentProviderUnavailableError, PoisonMessageError } from '../domain/errors';
+import { noJournal, stripeObjectIdsOf, type Journal } from '../domain/journal';
 import type { StripeReader } from '../domain/ports';
 import { applyStripeEvent, checkStripeEvent, parseQueuedEvent, type EventOutcome, type StripeEvent } from '../domain/stripe-events';
 import { logger, metrics } from '../shared/observability';
@@ -22,6 +23,8 @@ export interface EventProcessorDeps {
    * sends it to the DLQ. Without it (tests) such an event fails and SQS retries it.
    */
   requeue?: { sqs: SQSClient; queueUrl: string };
+  /** Where each event and its outcome are recorded (lambdas/shared/journal-store.ts). @default none */
+  journal?: Journal;
   /** Longer than Stripe's three days of retries. @default 604800 (7 days) */
   eventIdempotencyTtlSeconds?: number;
 }
@@ -41,6 +44,10 @@ const METRIC_OF: Record<EventOutcome, string> = {
   anomaly: 'StripeEventAnomaly',
   ignored: 'StripeEventIgnored',
 };
+
+/** Set by `npm run events:replay` on the messages it sends; only our own tools can send to the queue. */
+export const REPLAY_ATTRIBUTE = 'replay';
+const isReplay = (record: SQSRecord) => record.messageAttributes?.[REPLAY_ATTRIBUTE]?.stringValue === 'true';
 
 /** SQS allows a delay of at most 15 minutes. */
 const MAX_DELAY_SECONDS = 900;
@@ -97,12 +104,35 @@ export function createEventProcessor(deps: EventProcessorDeps) {
     return deferrals;
   };
 
+  const journal = deps.journal ?? noJournal;
+  /** One journal write per processing attempt, after the outcome is known; it never throws. */
+  const journalEvent = (event: StripeEvent, record: SQSRecord, result: { outcome: AppliedEvent['outcome'] | 'failed'; orderId?: string | null; reason?: string | null; error?: string; duplicate?: boolean }) =>
+    journal.recordEvent({
+      stripeEventId: event.id,
+      type: event.type,
+      created: event.created,
+      apiVersion: event.api_version ?? null,
+      objectIds: stripeObjectIdsOf(event),
+      orderId: result.orderId ?? null,
+      receivedAt: record.attributes?.SentTimestamp ? new Date(Number(record.attributes.SentTimestamp)).toISOString() : null,
+      processedAt: new Date().toISOString(),
+      outcome: result.outcome,
+      reason: result.reason ?? null,
+      error: result.error ?? null,
+      duplicate: result.duplicate ?? false,
+      replay: isReplay(record),
+      payload: JSON.stringify(event),
+    });
+
   const processRecord = async (record: SQSRecord) => {
     const started = Date.now();
     let event: StripeEvent | undefined;
     try {
       event = await eventOf(record.body);
-      const { outcome, orderId, reason, duplicate } = (await applyOnce(event)) as AppliedEvent;
+      // A replay (npm run events:replay) applies again on purpose, past the idempotency record:
+      // safe, because applying a fact is idempotent and order-independent (ledger.ts).
+      const { outcome, orderId, reason, duplicate } = (isReplay(record) ? await apply(event) : await applyOnce(event)) as AppliedEvent;
+      await journalEvent(event, record, { outcome, orderId, reason, duplicate });
       metrics.addMetric(duplicate ? 'StripeEventDuplicate' : METRIC_OF[outcome], MetricUnit.Count, 1);
       const log = outcome === 'anomaly' && !duplicate ? logger.warn.bind(logger) : logger.info.bind(logger);
       log('Stripe event handled', {
@@ -124,6 +154,7 @@ export function createEventProcessor(deps: EventProcessorDeps) {
         return;
       }
       metrics.addMetric('StripeEventFailed', MetricUnit.Count, 1);
+      if (event) await journalEvent(event, record, { outcome: 'failed', error: `${(error as Error).name}: ${(error as Error).message}` });
       logger.warn('Stripe event failed; SQS will retry it', {
         stripeEventId: event?.id,
         stripeEventType: event?.type,

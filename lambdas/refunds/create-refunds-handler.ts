@@ -10,7 +10,7 @@ export function createRefundsHandler(deps: PaymentRouteDeps) {
   const now = deps.now ?? (() => new Date());
   const orders = new DynamoDbOrderStore(deps.dynamoDb, deps.ordersTableName, now);
   return idempotentRoute({ operation: 'refund', parse: parseRefundRequest, deps }, async (request) => {
-    const outcome = await createRefund(request, { gateway: deps.gateway, orders, now });
+    const outcome = await createRefund(request, { gateway: deps.gateway, orders, now, journal: deps.journal });
     switch (outcome.kind) {
       case 'created':
         return result(201, refundRequestView(outcome.order, outcome.reservation));

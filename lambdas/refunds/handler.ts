@@ -1,12 +1,16 @@
 import { dynamoDbClient } from '../shared/aws-clients';
 import { positiveIntEnv, requiredEnv } from '../shared/env';
+import { journalFromEnv } from '../shared/journal';
 import { StripePaymentGateway } from '../shared/stripe-gateway';
 import { createRefundsHandler } from './create-refunds-handler';
 
+const dynamoDb = dynamoDbClient();
+
 export const handler = createRefundsHandler({
-  dynamoDb: dynamoDbClient(),
+  dynamoDb,
   ordersTableName: requiredEnv('ORDERS_TABLE_NAME'),
   idempotencyTableName: requiredEnv('IDEMPOTENCY_TABLE_NAME'),
   gateway: new StripePaymentGateway(),
+  journal: journalFromEnv(dynamoDb),
   idempotencyTtlSeconds: positiveIntEnv('REFUND_IDEMPOTENCY_TTL_SECONDS', 86_400),
 });

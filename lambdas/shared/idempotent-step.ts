@@ -8,6 +8,7 @@ import { requestFingerprint, type IdempotentRequest, type Operation } from '../d
 import type { PaymentGateway } from '../domain/ports';
 import { parseJsonBody, respond, type HttpResult } from './http';
 import { callerOf, idempotencyKeyOf } from './request-identity';
+import type { Journal } from '../domain/journal';
 
 export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 
@@ -88,6 +89,8 @@ export interface PaymentRouteDeps {
   ordersTableName: string;
   idempotencyTableName: string;
   gateway: PaymentGateway;
+  /** Where the business step records its calls to Stripe. @default none */
+  journal?: Journal;
   /** @default 86400 */
   idempotencyTtlSeconds?: number;
   now?: () => Date;

@@ -124,7 +124,23 @@ export class Operations extends Construct {
       app('events', 'StripeEventFailed'),
       'The processor failed to apply a Stripe event; it is retried and lands in the DLQ if it keeps failing. See docs/RUNBOOK.md#stripe-event-failed.',
     );
-    this.alarms = [props.events.deadLetterDepthAlarm, props.events.oldestMessageAgeAlarm, processorErrors, apiErrors, signatureRejected, eventAnomaly, eventFailed];
+        // Written by the processor and the checkout and refund steps; a failed write never changes a
+    // payment, but the history and backfill's view have a gap until backfill fills it.
+    const journalWriteFailures = new MathExpression({
+      expression: 'SUM(METRICS())',
+      usingMetrics: { events: app('events', 'JournalWriteFailed'), checkout: app('checkout', 'JournalWriteFailed'), refunds: app('refunds', 'JournalWriteFailed') },
+      period: FIVE_MINUTES,
+      label: 'journal writes failed',
+    });
+    const journalErrors = new Alarm(this, 'JournalWriteFailedAlarm', {
+      alarmDescription: 'Journal writes failed (payments unaffected; history has gaps). See docs/RUNBOOK.md#journal-writes-failing.',
+      metric: journalWriteFailures,
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    this.alarms = [props.events.deadLetterDepthAlarm, props.events.oldestMessageAgeAlarm, processorErrors, apiErrors, signatureRejected, eventAnomaly, eventFailed, journalErrors];
     if (props.noWebhooksAlarmHours) {
       this.alarms.push(
         new Alarm(this, 'NoWebhooksAlarm', {
@@ -171,6 +187,7 @@ export class Operations extends Construct {
         app('events', 'StripeEventFailed'),
         app('events', 'StripeEventAnomaly'),
         props.processor.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum', label: 'Lambda errors' }),
+        journalWriteFailures,
       ]),
     );
     this.dashboard.addWidgets(

@@ -132,7 +132,7 @@ describe('operations', () => {
     expect(JSON.stringify(topicPolicy.Properties.PolicyDocument)).toContain('aws:SecureTransport');
     const topicId = Object.keys(dev.template.findResources('AWS::SNS::Topic'))[0];
     const alarms = values(dev.template, 'AWS::CloudWatch::Alarm');
-    expect(alarms).toHaveLength(7);
+    expect(alarms).toHaveLength(8);
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
       expect(alarm.Properties.AlarmDescription).toMatch(/RUNBOOK\.md#[a-z0-9-]+/);
