@@ -144,8 +144,21 @@ async function callsPerOperation(backend: DynamoDbBackend) {
   rows['processor, checkout.session.completed'] = await measure(() => processor(record(body), context()));
   rows['processor, duplicate event'] = await measure(() => processor(record(body), context()));
   rows['first refund'] = await measure(() => refunds(event('/v1/refunds', { orderId: JSON.parse(firstResponse.body).orderId, amount: 100 }, randomUUID()), context()));
-  const charge = stripeEmulator.state.events.find((e) => e.type === 'charge.refunded')!;
-  rows['processor, charge.refunded (index lookup)'] = await measure(() => processor(record(JSON.stringify(charge)), context()));
+  const refundCreated = stripeEmulator.state.events.find((e) => e.type === 'refund.created')!;
+  rows['processor, refund.created (index lookup)'] = await measure(() => processor(record(JSON.stringify(refundCreated)), context()));
+  // A refund made in the Dashboard whose event arrives before the payment's: the order is found
+  // through Stripe (the payment intent, then the order's own session), not retried.
+  const early = JSON.parse((await checkout(event('/v1/checkouts', checkoutBody, randomUUID()), context())).body) as { checkoutSessionId: string };
+  await stripe.rawRequest('POST', `/v1/test_helpers/checkout/sessions/${early.checkoutSessionId}/complete`, {});
+  const earlyIntent = (await stripe.checkout.sessions.retrieve(early.checkoutSessionId)).payment_intent as string;
+  await stripe.refunds.create({ payment_intent: earlyIntent, amount: 100 });
+  const earlyRefund = stripeEmulator.state.events.filter((e) => e.type === 'refund.created').at(-1)!;
+  rows['processor, refund before its payment (Stripe look-up)'] = await measure(() => processor(record(JSON.stringify(earlyRefund)), context()));
+  // Someone else's session (a Payment Link naming no order of ours): acknowledged, nothing written.
+  const foreign = await stripe.checkout.sessions.create({ mode: 'payment', line_items: [{ price: price.id, quantity: 1 }], success_url: 'https://s.example/', client_reference_id: 'ord_00000000000000000000000000000000' });
+  await stripe.rawRequest('POST', `/v1/test_helpers/checkout/sessions/${foreign.id}/complete`, {});
+  const foreignCompleted = stripeEmulator.state.events.filter((e) => e.type === 'checkout.session.completed').at(-1)!;
+  rows['processor, foreign session'] = await measure(() => processor(record(JSON.stringify(foreignCompleted)), context()));
 
   secretsManager.restore();
   for (const name of ['STRIPE_API_KEY_SECRET_NAME', 'STRIPE_WEBHOOK_SECRET_NAME', 'STRIPE_API_BASE', 'STRIPE_MAX_NETWORK_RETRIES']) delete process.env[name];

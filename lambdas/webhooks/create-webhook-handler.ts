@@ -31,6 +31,19 @@ function verified(body: Buffer, signatureHeader: string, secrets: string[]): Str
   return undefined;
 }
 
+/**
+ * What the queue's tooling (dlq:list, the journal) shows without parsing the body. Only fields
+ * that are there: SQS refuses an empty attribute, and a signed body that is not a proper event
+ * must still be enqueued (the processor dead-letters it) rather than refused for ever.
+ */
+function messageAttributesOf(event: Stripe.Event) {
+  const attributes: Record<string, { DataType: string; StringValue: string }> = {};
+  if (typeof event.id === 'string' && event.id) attributes.stripeEventId = { DataType: 'String', StringValue: event.id };
+  if (typeof event.type === 'string' && event.type) attributes.stripeEventType = { DataType: 'String', StringValue: event.type };
+  if (Number.isFinite(event.created)) attributes.stripeEventCreated = { DataType: 'Number', StringValue: String(event.created) };
+  return attributes;
+}
+
 /** Room for the message attributes, which count toward SQS's size limit. */
 const ATTRIBUTE_ALLOWANCE_BYTES = 1024;
 
@@ -79,11 +92,7 @@ export function createWebhookHandler(deps: WebhookHandlerDeps) {
           new SendMessageCommand({
             QueueUrl: deps.queueUrl,
             MessageBody: messageBody,
-            MessageAttributes: {
-              stripeEventId: { DataType: 'String', StringValue: stripeEvent.id },
-              stripeEventType: { DataType: 'String', StringValue: stripeEvent.type },
-              stripeEventCreated: { DataType: 'Number', StringValue: String(stripeEvent.created) },
-            },
+            MessageAttributes: messageAttributesOf(stripeEvent),
           }),
         );
       } catch (error) {
