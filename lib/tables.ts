@@ -32,3 +32,21 @@ export const ordersTable = {
   paymentIntentIndex: 'byPaymentIntent',
   recoveryIndex: 'byRecoveryDue',
 } as const satisfies TableSchema & { paymentIntentIndex: string; recoveryIndex: string };
+
+/**
+ * Subscriptions and what guards them, one item per key prefix (`pk`):
+ * `customer#{tenant}#{user}` the user's one Stripe Customer; `guard#{tenant}#{user}#{product}`
+ * the one live-or-open subscription slot, taken with a conditional put; `subscription#{id}` the
+ * subscription record; `anomaly#{stripe subscription id}` a subscription of our customer that
+ * no request of ours created. A table of its own, not the orders table: its keys are not order
+ * ids, and the recovery function and reconcile scan the orders table as orders only.
+ */
+export const subscriptionsTable = {
+  partitionKey: 'pk',
+  indexes: [
+    { name: 'byOwner', partitionKey: 'ownerKey' },
+    { name: 'byStripeSubscription', partitionKey: 'stripeSubscriptionId' },
+  ],
+  ownerIndex: 'byOwner',
+  stripeSubscriptionIndex: 'byStripeSubscription',
+} as const satisfies TableSchema & { ownerIndex: string; stripeSubscriptionIndex: string };

@@ -6,7 +6,7 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import type { AddressInfo } from 'node:net';
-import { idempotencyTable, ordersTable, type TableSchema } from '../lib/tables';
+import { idempotencyTable, ordersTable, subscriptionsTable, type TableSchema } from '../lib/tables';
 
 // dynalite ships no types.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -49,14 +49,16 @@ export function localDynamoDbClient(endpoint: string): DynamoDBClient {
 export interface TableNames {
   idempotency: string;
   orders: string;
+  subscriptions: string;
 }
 
-export const LOCAL_TABLE_NAMES: TableNames = { idempotency: 'payments-idempotency', orders: 'payments-orders' };
+export const LOCAL_TABLE_NAMES: TableNames = { idempotency: 'payments-idempotency', orders: 'payments-orders', subscriptions: 'payments-subscriptions' };
 
 /** Creates the tables from the same schemas the CDK stack deploys (lib/tables.ts). */
 export async function createTables(client: DynamoDBClient, names: TableNames = LOCAL_TABLE_NAMES): Promise<void> {
   await createTable(client, names.idempotency, idempotencyTable);
   await createTable(client, names.orders, ordersTable);
+  await createTable(client, names.subscriptions, subscriptionsTable);
 }
 
 async function createTable(client: DynamoDBClient, tableName: string, schema: TableSchema): Promise<void> {
