@@ -13,7 +13,7 @@ import { PaymentsApi } from './constructs/payments-api';
 import { PaymentsFunction } from './constructs/payments-function';
 import { ProcessedQueue } from './constructs/processed-queue';
 import type { HandlerName } from './routes';
-import { idempotencyTable, ordersTable, type TableSchema } from './tables';
+import { idempotencyTable, ordersTable, subscriptionsTable, type TableSchema } from './tables';
 
 export interface PaymentsStackProps extends StackProps {
   readonly config: PaymentsStackConfig;
@@ -26,6 +26,7 @@ export class PaymentsStack extends Stack {
   readonly api: PaymentsApi;
   readonly idempotencyTable: Table;
   readonly ordersTable: Table;
+  readonly subscriptionsTable: Table;
   readonly functions: Record<HandlerName | 'events', PaymentsFunction>;
   readonly events: ProcessedQueue;
   readonly operations: Operations;
@@ -43,6 +44,7 @@ export class PaymentsStack extends Stack {
     }
     this.idempotencyTable = this.table('IdempotencyTable', idempotencyTable, config);
     this.ordersTable = this.table('OrdersTable', ordersTable, config);
+    this.subscriptionsTable = this.table('SubscriptionsTable', subscriptionsTable, config);
     const stripeSecret = Secret.fromSecretNameV2(this, 'StripeSecret', config.stripeSecretName);
 
     const shared = {
@@ -76,17 +78,36 @@ export class PaymentsStack extends Stack {
     this.allow(refunds, this.ordersTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
     stripeSecret.grantRead(refunds);
 
+    const subscriptions = new PaymentsFunction(this, 'SubscriptionsFunction', {
+      ...shared,
+      handlerFolder: 'subscriptions',
+      timeout: stripeTimeout,
+      environment: {
+        IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName, SUBSCRIPTIONS_TABLE_NAME: this.subscriptionsTable.tableName,
+        STRIPE_SECRET_NAME: config.stripeSecretName, CHECKOUT_IDEMPOTENCY_TTL_SECONDS: String(config.checkoutIdempotencyTtlSeconds),
+      },
+    });
+    this.allow(subscriptions, this.idempotencyTable, IDEMPOTENCY_ACTIONS);
+    this.allow(subscriptions, this.subscriptionsTable, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query'], subscriptionsTable.ownerIndex);
+    stripeSecret.grantRead(subscriptions);
+
     const processorTimeout = Duration.seconds(30);
     const processor = new PaymentsFunction(this, 'EventsFunction', {
       ...shared,
       handlerFolder: 'events',
       timeout: processorTimeout,
-      environment: { ...shared.tables, STRIPE_EVENT_IDEMPOTENCY_TTL_SECONDS: String(config.stripeEventIdempotencyTtlSeconds) },
+      environment: {
+        ...shared.tables, SUBSCRIPTIONS_TABLE_NAME: this.subscriptionsTable.tableName, STRIPE_SECRET_NAME: config.stripeSecretName,
+        STRIPE_EVENT_IDEMPOTENCY_TTL_SECONDS: String(config.stripeEventIdempotencyTtlSeconds),
+      },
     });
     this.events = new ProcessedQueue(this, 'StripeEvents', { consumerTimeout: processorTimeout, maxReceiveCount: config.maxReceiveCount, encryptionKey: this.encryptionKey });
     processor.addEventSource(new SqsEventSource(this.events.queue, { batchSize: 10, maxBatchingWindow: Duration.seconds(1), reportBatchItemFailures: true }));
     this.allow(processor, this.idempotencyTable, IDEMPOTENCY_ACTIONS);
     this.allow(processor, this.ordersTable, ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query'], ordersTable.paymentIntentIndex);
+    // Subscription events: fetched from Stripe, applied with conditional writes, the guard released by its holder.
+    this.allow(processor, this.subscriptionsTable, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query'], subscriptionsTable.stripeSubscriptionIndex);
+    stripeSecret.grantRead(processor);
 
     const webhooks = new PaymentsFunction(this, 'WebhooksFunction', {
       ...shared,
@@ -97,7 +118,7 @@ export class PaymentsStack extends Stack {
     this.allowKey(webhooks, ['kms:GenerateDataKey', 'kms:Decrypt']);
     stripeSecret.grantRead(webhooks);
 
-    this.functions = { checkout, orders, refunds, webhooks, events: processor };
+    this.functions = { checkout, orders, refunds, subscriptions, webhooks, events: processor };
     for (const fn of Object.values(this.functions)) {
       Validations.of(fn).acknowledge({ id: 'AwsSolutions-L1', reason: 'Pinned to Node.js 22 on purpose: the runtime the code is tested on (with Node 20 locally); upgrades are a deliberate change.' });
       Validations.of(fn.role!).acknowledge({
@@ -108,7 +129,7 @@ export class PaymentsStack extends Stack {
 
     const userPool = this.userPool(config);
     this.api = new PaymentsApi(this, 'Http', {
-      handlers: { checkout, orders, refunds, webhooks },
+      handlers: { checkout, orders, refunds, subscriptions, webhooks },
       userPool,
       stageName: config.stage,
       logRetention,
@@ -127,6 +148,7 @@ export class PaymentsStack extends Stack {
     new CfnOutput(this, 'ApiUrl', { value: this.api.restApi.url });
     new CfnOutput(this, 'IdempotencyTableName', { value: this.idempotencyTable.tableName });
     new CfnOutput(this, 'OrdersTableName', { value: this.ordersTable.tableName });
+    new CfnOutput(this, 'SubscriptionsTableName', { value: this.subscriptionsTable.tableName });
     new CfnOutput(this, 'UserPoolId', { value: userPool.userPoolId });
     new CfnOutput(this, 'EventsQueueUrl', { value: this.events.queue.queueUrl });
     new CfnOutput(this, 'EventsDeadLetterQueueUrl', { value: this.events.deadLetterQueue.queueUrl });

@@ -2,7 +2,7 @@
  * The HTTP surface, one row per route: the CDK stack builds API Gateway resources from it and
  * the local API Gateway emulator (local/api-gateway.ts) routes with it, so the two cannot drift.
  */
-export type HandlerName = 'checkout' | 'orders' | 'refunds' | 'webhooks';
+export type HandlerName = 'checkout' | 'orders' | 'refunds' | 'subscriptions' | 'webhooks';
 
 export interface RouteDefinition {
   readonly method: 'GET' | 'POST';
@@ -20,5 +20,10 @@ export const routes: readonly RouteDefinition[] = [
   { method: 'POST', resource: '/v1/checkouts', handler: 'checkout', authorized: true, bodySchema: 'CheckoutRequest' },
   { method: 'GET', resource: '/v1/orders/{orderId}', handler: 'orders', authorized: true },
   { method: 'POST', resource: '/v1/refunds', handler: 'refunds', authorized: true, bodySchema: 'RefundRequest' },
+  // Bodies validated by the handler (subscription-steps.ts); request models follow with the OpenAPI entries.
+  { method: 'POST', resource: '/v1/subscriptions', handler: 'subscriptions', authorized: true },
+  { method: 'GET', resource: '/v1/subscriptions', handler: 'subscriptions', authorized: true },
+  { method: 'POST', resource: '/v1/subscriptions/{subscriptionId}/cancel', handler: 'subscriptions', authorized: true },
+  { method: 'POST', resource: '/v1/billing-portal-sessions', handler: 'subscriptions', authorized: true },
   { method: 'POST', resource: '/v1/webhooks/stripe', handler: 'webhooks', authorized: false },
 ];

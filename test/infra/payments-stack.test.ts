@@ -40,6 +40,20 @@ describe('tables', () => {
     });
   });
 
+  it('subscriptions table: key pk, indexes by owner and by Stripe subscription, retained', () => {
+    template.hasResource('AWS::DynamoDB::Table', {
+      Properties: Match.objectLike({
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        GlobalSecondaryIndexes: [
+          Match.objectLike({ IndexName: 'byOwner', KeySchema: [{ AttributeName: 'ownerKey', KeyType: 'HASH' }] }),
+          Match.objectLike({ IndexName: 'byStripeSubscription', KeySchema: [{ AttributeName: 'stripeSubscriptionId', KeyType: 'HASH' }] }),
+        ],
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      }),
+      DeletionPolicy: 'Retain',
+    });
+  });
+
   it('orders table: key orderId, index by payment intent, retained', () => {
     template.hasResource('AWS::DynamoDB::Table', {
       Properties: Match.objectLike({
@@ -53,14 +67,14 @@ describe('tables', () => {
 
   it('removes tables on delete only when the context flag says so', () => {
     const destroyable = synth({ removeTablesOnDelete: 'true' }).template;
-    expect(Object.values(destroyable.findResources('AWS::DynamoDB::Table')).map((t) => t.DeletionPolicy)).toEqual(['Delete', 'Delete']);
+    expect(Object.values(destroyable.findResources('AWS::DynamoDB::Table')).map((t) => t.DeletionPolicy)).toEqual(['Delete', 'Delete', 'Delete']);
   });
 });
 
 describe('functions', () => {
   it('run Node.js 22 on arm64, with X-Ray and an explicit log group', () => {
     const functions = Object.values(resources('AWS::Lambda::Function')).filter((f) => f.Properties.Handler === 'index.handler');
-    expect(functions).toHaveLength(5);
+    expect(functions).toHaveLength(6);
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' } });
       expect(fn.Properties.LoggingConfig.LogGroup).toBeDefined();
@@ -175,10 +189,11 @@ describe('least privilege', () => {
     ['checkout', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:PutItem', ...SECRET, ...XRAY, ...LOGS]],
     ['orders', ['dynamodb:GetItem', ...XRAY, ...LOGS]],
     ['refunds', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...SECRET, ...XRAY, ...LOGS]],
+    ['subscriptions', [...IDEMPOTENCY, 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', ...SECRET, ...XRAY, ...LOGS]],
     ['webhooks', ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage', ...SECRET, ...XRAY, ...LOGS]],
     [
       'events',
-      [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', ...XRAY, ...LOGS],
+      [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', ...SECRET, 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', ...XRAY, ...LOGS],
     ],
   ] as const)('%s gets exactly the actions it uses', (fn, expected) => {
     expect(actionsOf(fn)).toEqual([...expected].sort());
