@@ -13,17 +13,16 @@ export interface RouteDefinition {
   /** Cognito-authorized. The Stripe webhook is not: its signature is its authentication. */
   readonly authorized: boolean;
   /** Schema in docs/openapi.yaml that API Gateway validates the JSON body against. */
-  readonly bodySchema?: 'CheckoutRequest' | 'RefundRequest';
+  readonly bodySchema?: 'CheckoutRequest' | 'RefundRequest' | 'SubscriptionRequest' | 'BillingPortalRequest';
 }
 
 export const routes: readonly RouteDefinition[] = [
   { method: 'POST', resource: '/v1/checkouts', handler: 'checkout', authorized: true, bodySchema: 'CheckoutRequest' },
   { method: 'GET', resource: '/v1/orders/{orderId}', handler: 'orders', authorized: true },
   { method: 'POST', resource: '/v1/refunds', handler: 'refunds', authorized: true, bodySchema: 'RefundRequest' },
-  // Bodies validated by the handler (subscription-steps.ts); request models follow with the OpenAPI entries.
-  { method: 'POST', resource: '/v1/subscriptions', handler: 'subscriptions', authorized: true },
+  { method: 'POST', resource: '/v1/subscriptions', handler: 'subscriptions', authorized: true, bodySchema: 'SubscriptionRequest' },
   { method: 'GET', resource: '/v1/subscriptions', handler: 'subscriptions', authorized: true },
   { method: 'POST', resource: '/v1/subscriptions/{subscriptionId}/cancel', handler: 'subscriptions', authorized: true },
-  { method: 'POST', resource: '/v1/billing-portal-sessions', handler: 'subscriptions', authorized: true },
+  { method: 'POST', resource: '/v1/billing-portal-sessions', handler: 'subscriptions', authorized: true, bodySchema: 'BillingPortalRequest' },
   { method: 'POST', resource: '/v1/webhooks/stripe', handler: 'webhooks', authorized: false },
 ];
