@@ -9,6 +9,7 @@ import { createEventProcessor } from '../../lambdas/events/create-event-processo
 import { lambdaContext } from '../../local/lambda-context';
 import type { StripeObject } from '../../local/stripe-emulator/stripe-objects';
 import { sqsEvent } from '../support/orders';
+import { reconcileSubscriptions, type SubscriptionDrift } from '../../bin/reconcile-subscriptions';
 import { call, claimsOf, countItems, newKey, startHarness, TABLES, type Harness } from '../support/harness';
 
 /**
@@ -172,7 +173,7 @@ describe('subscription events', () => {
     const listed = await list(claimsOf('acme', 'payer'));
     expect(listed.body.data).toEqual([expect.objectContaining({ subscriptionId, status: 'active', price: priceId, quantity: 1, cancelAtPeriodEnd: false })]);
     expect((await list(claimsOf('acme', 'someone-else'))).body.data).toEqual([]);
-  });
+   }, 30_000);
 
   it('renewal then failed renewal, every permutation of their events (and all at once): our state equals Stripe\'s', async () => {
     const { subscriptionId, stripeSubscriptionId, completion } = await paidSubscription('renewer');
@@ -196,7 +197,7 @@ describe('subscription events', () => {
     await restore(start);
     await Promise.all(handled.map(apply));
     expect(await record(subscriptionId)).toMatchObject(expected);
-  });
+   }, 30_000);
 
   it('cancel at period end: 200, idempotent, 404 for another tenant, and an older event resent afterwards changes nothing', async () => {
     const { subscriptionId, stripeSubscriptionId, completion } = await paidSubscription('leaver');
@@ -277,5 +278,32 @@ describe('POST /v1/billing-portal-sessions', () => {
     expect(opened.body.url).toMatch(/^http/);
     const customerId = await store.customerOf('acme', 'portal');
     expect([...h.emulator.state.billing.portalSessions.values()].at(-1)!.customer).toBe(customerId);
+  });
+});
+
+describe('reconcile', () => {
+  it('compares subscriptions with Stripe: unapplied renewals, subscriptions outside the API, two live for one product, recorded anomalies', async () => {
+    const { subscriptionId, stripeSubscriptionId, completion } = await paidSubscription('audited');
+    for (const event of completion) await apply(event);
+    const clean = async () => (await reconcileSubscriptions({ stripe: h.stripe, dynamoDb: h.db.client, subscriptionsTableName: TABLES.subscriptions })).drift;
+    const about = (drift: SubscriptionDrift[], ids: string[]) => drift.filter((d) => Object.values(d).some((v) => ids.some((id) => String(v).includes(id))));
+    const customerId = (await record(subscriptionId)).stripeCustomerId;
+    expect(about(await clean(), [subscriptionId, stripeSubscriptionId, customerId])).toEqual([]);
+
+    // A renewal whose events never arrived.
+    await helper(`subscriptions/${stripeSubscriptionId}/renew`, { outcome: 'failed' });
+    // The same product again for the same customer, outside our API.
+    const outside = await h.stripe.checkout.sessions.create({ mode: 'subscription', customer: customerId, line_items: [{ price: priceId }], success_url: 'https://x.example/ok' });
+    const outsideEvents = await events.of(() => helper(`checkout/sessions/${outside.id}/complete`));
+    const outsideId = (h.emulator.state.sessions.get(outside.id)!.subscription as string);
+    for (const event of outsideEvents) await apply(event);
+
+    const drift = about(await clean(), [subscriptionId, stripeSubscriptionId, customerId]);
+    expect(drift.map((d) => `${d.kind}${'field' in d ? `:${d.field}` : ''}`).sort()).toEqual([
+      'duplicate_live_subscriptions', 'stripe_subscription_without_record', 'subscription_mismatch:currentPeriodEnd', 'subscription_mismatch:status',
+    ]);
+    expect(drift).toContainEqual(expect.objectContaining({ kind: 'duplicate_live_subscriptions', stripeSubscriptionIds: expect.stringContaining(outsideId) }));
+    // The processor's anomaly items are what the on-call engineer reads next.
+    expect((await store.scanAll()).some((i) => i.pk === `anomaly#${outsideId}`)).toBe(true);
   });
 });
