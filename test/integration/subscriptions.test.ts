@@ -173,7 +173,7 @@ describe('subscription events', () => {
     const listed = await list(claimsOf('acme', 'payer'));
     expect(listed.body.data).toEqual([expect.objectContaining({ subscriptionId, status: 'active', price: priceId, quantity: 1, cancelAtPeriodEnd: false })]);
     expect((await list(claimsOf('acme', 'someone-else'))).body.data).toEqual([]);
-   }, 30_000);
+  }, 30_000);
 
   it('renewal then failed renewal, every permutation of their events (and all at once): our state equals Stripe\'s', async () => {
     const { subscriptionId, stripeSubscriptionId, completion } = await paidSubscription('renewer');
@@ -197,7 +197,7 @@ describe('subscription events', () => {
     await restore(start);
     await Promise.all(handled.map(apply));
     expect(await record(subscriptionId)).toMatchObject(expected);
-   }, 30_000);
+  }, 30_000);
 
   it('cancel at period end: 200, idempotent, 404 for another tenant, and an older event resent afterwards changes nothing', async () => {
     const { subscriptionId, stripeSubscriptionId, completion } = await paidSubscription('leaver');
