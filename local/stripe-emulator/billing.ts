@@ -28,6 +28,12 @@ export class BillingState {
   readonly sessionSubscriptionMetadata = new Map<string, Metadata>();
   /** Line items of each subscription-mode session. */
   readonly sessionLineItems = new Map<string, PricedLineItems>();
+  /**
+   * Stripe's search is eventually consistent ("searchable in less than a minute", up to an hour
+   * in outages): a Customer shows up in `/v1/customers/search` only this long (emulator clock)
+   * after it was created or updated. Set with /v1/test_helpers/search/lag. @default 0
+   */
+  searchLagSeconds = 0;
 }
 
 const INTERVAL_SECONDS = { day: 86_400, week: 7 * 86_400, month: 30 * 86_400, year: 365 * 86_400 } as const;
@@ -96,8 +102,8 @@ export function billing(ctx: EmulatorContext): Billing {
 
   /**
    * GET /v1/customers/search: the subset of Stripe's query language this backend uses,
-   * `metadata['key']:'value'` and `email:'value'` clauses joined by AND. Customers are searchable
-   * a moment after creation on Stripe; the emulator indexes them at once (see README).
+   * `metadata['key']:'value'` and `email:'value'` clauses joined by AND, over Customers at least
+   * `searchLagSeconds` old (Stripe's index lags behind writes).
    */
   const customerSearch = (request: ApiRequest) => {
     const query = request.query.get('query');
@@ -108,7 +114,8 @@ export function billing(ctx: EmulatorContext): Billing {
       return (c: StripeObject) => (match[2] ? c.email === match[3] : (c.metadata as Metadata)[match[1]] === match[3]);
     });
     const limit = integer(request.query.get('limit') ?? '10', 'limit', 1);
-    const found = [...b.customers.values()].filter((c) => !c.deleted && clauses.every((test) => test(c))).reverse();
+    const indexedBefore = request.now - b.searchLagSeconds;
+    const found = [...b.customers.values()].filter((c) => !c.deleted && (c.created as number) <= indexedBefore && clauses.every((test) => test(c))).reverse();
     return { object: 'search_result', data: found.slice(0, limit), has_more: found.length > limit, next_page: null, url: '/v1/customers/search' };
   };
 
@@ -368,6 +375,10 @@ export function billing(ctx: EmulatorContext): Billing {
     { method: 'POST', pattern: /^\/v1\/billing_portal\/sessions$/, handle: portalSessionCreate },
     { method: 'POST', pattern: /^\/v1\/test_helpers\/subscriptions\/([^/]+)\/renew$/, handle: (r, m) => renew(r, m[1]) },
     { method: 'POST', pattern: /^\/v1\/test_helpers\/invoices\/([^/]+)\/retry$/, handle: (r, m) => retryInvoice(r, m[1]) },
+    {
+      method: 'POST', pattern: /^\/v1\/test_helpers\/search\/lag$/,
+      handle: (r) => ({ object: 'test_helpers.search_lag', seconds: (b.searchLagSeconds = integer(required(r.params, 'seconds'), 'seconds', 0)) }),
+    },
   ];
 
   return { routes, openSubscriptionSession, completeSubscriptionSession, assertOneTime };

@@ -42,6 +42,20 @@ describe('customers', () => {
     expect(await stripeError(stripe.customers.retrieve('cus_missing'))).toMatchObject({ statusCode: 404, code: 'resource_missing' });
     expect(await stripeError(stripe.customers.search({ query: 'name~"x"' }))).toMatchObject({ statusCode: 400 });
   });
+
+  it('search lags behind writes, as Stripe\'s index does', async () => {
+    await stripe.rawRequest('POST', '/v1/test_helpers/search/lag', { seconds: 60 });
+    try {
+      const fresh = await stripe.customers.create({ metadata: { userKey: 'acme:lagging' } });
+      const query = { query: "metadata['userKey']:'acme:lagging'" };
+      expect((await stripe.customers.search(query)).data).toEqual([]);
+      expect((await stripe.customers.retrieve(fresh.id)).id).toBe(fresh.id); // retrieval is immediate
+      await stripe.rawRequest('POST', '/v1/test_helpers/clock', { advance_seconds: 61 });
+      expect((await stripe.customers.search(query)).data.map((c) => c.id)).toEqual([fresh.id]);
+    } finally {
+      await stripe.rawRequest('POST', '/v1/test_helpers/search/lag', { seconds: 0 });
+    }
+  });
 });
 
 describe('recurring prices and subscription checkout', () => {

@@ -10,7 +10,8 @@ import { lambdaContext } from '../../local/lambda-context';
 import type { StripeObject } from '../../local/stripe-emulator/stripe-objects';
 import { sqsEvent } from '../support/orders';
 import { reconcileSubscriptions, type SubscriptionDrift } from '../../bin/reconcile-subscriptions';
-import { call, claimsOf, countItems, newKey, startHarness, TABLES, type Harness } from '../support/harness';
+import { call, claimsOf, countItems, newKey, overriding, startHarness, TABLES, type Harness } from '../support/harness';
+import { ensureCustomer } from '../../lambdas/domain/subscription-steps';
 
 /**
  * Subscriptions end to end below HTTP: the real handler (Powertools idempotency, dynalite), the
@@ -130,6 +131,22 @@ describe('POST /v1/subscriptions', () => {
     expect(h.emulator.state.billing.customers.size).toBe(before);
     expect(await store.customerOf('acme', 'amnesia')).toBe(lost.id);
     expect(subscriptionSessions().at(-1)!.customer).toBe(lost.id);
+  });
+
+  it('a crash between creating the customer and linking it: the retry gets the same customer, even while search has not indexed it yet', async () => {
+    await helper('search/lag', { seconds: 60 });
+    try {
+      const before = h.emulator.state.billing.customers.size;
+      const crashing = overriding(store, { linkCustomer: async () => { throw new Error('crashed before the mapping write'); } });
+      await expect(ensureCustomer('acme', 'crash', { billing, subscriptions: crashing, now: () => new Date() })).rejects.toThrow('crashed');
+      expect(h.emulator.state.billing.customers.size).toBe(before + 1);
+      // Search lags, so the retry creates again with the same Stripe key: Stripe replays the same customer.
+      const customerId = await ensureCustomer('acme', 'crash', { billing, subscriptions: store, now: () => new Date() });
+      expect(h.emulator.state.billing.customers.size).toBe(before + 1);
+      expect(await store.customerOf('acme', 'crash')).toBe(customerId);
+    } finally {
+      await helper('search/lag', { seconds: 0 });
+    }
   });
 
   it('after the session expires (checkout.session.expired) the next request opens a new one; an abandoned one we expire ourselves', async () => {
