@@ -5,6 +5,8 @@ it('absorbs ~500 webhooks with 30% duplicates, 20% reordered and 5% poison: zero
   const report = await runStorm({ events: 500, concurrency: 32, seed: 11 });
   expect(report.mismatchExamples).toEqual([]);
   expect(report.mismatches).toBe(0);
+  expect(report.subscriptions).toBeGreaterThan(0);
+  expect(report.subscriptionMismatches).toBe(0);
   expect(report.poison).toBeGreaterThan(0);
   expect(report.inDeadLetterQueue).toBe(report.poison);
   expect(report.unexpectedInDeadLetterQueue).toBe(0);
