@@ -140,7 +140,6 @@ it('after any interleaving, our subscriptions equal Stripe\'s and nothing is dou
           }
         }
       }
-      if (process.env.SHOW_MODEL) console.log(steps.map((x) => x.kind).join(','), pending.map((e) => e.type).filter((t) => String(t).startsWith('invoice.paid')).length);
       // Settle: every event once more, newest first.
       await deliver([...pending].reverse());
 
