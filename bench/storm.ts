@@ -13,7 +13,7 @@ import { orderView } from '../lambdas/domain/ledger';
 import type { Order } from '../lambdas/domain/order';
 
 /**
- * Webhook storm: a population of orders and their real Stripe events (from the emulator),
+ * Webhook storm: a population of orders and subscriptions and their real Stripe events (from the emulator),
  * delivered to the webhook route with duplicates, reordering and poison events, at high
  * concurrency. The final orders table is compared with an oracle computed from the event log;
  * every poison event must be in the DLQ, and nothing else.
@@ -54,6 +54,10 @@ export interface StormReport {
   /** Payment Link sessions paid that name one of our orders: each must be recorded as an anomaly. */
   foreignSessionsNamingOrders: number;
   anomaliesMissed: number;
+  /** Subscriptions made through the API (paid, some renewed, some failing, some canceled). */
+  subscriptions: number;
+  /** Subscription records that differ from Stripe's subscription once settled. */
+  subscriptionMismatches: number;
   /** From the first delivery to the last acknowledgement. */
   deliverySeconds: number;
   /** Webhooks acknowledged per second (verified and enqueued). */
@@ -174,6 +178,23 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
       });
       progress(`  orders ${orders}, events ${events().length}/${baseTarget}`);
     }
+    // Subscribers: one each, paid; every third renews, every third fails a renewal, every fourth cancels at period end.
+    const subscriptionPrice = await stripe.prices.create({ currency: 'eur', unit_amount: 900, recurring: { interval: 'month' }, product_data: { name: 'Storm plan' } });
+    const subscribers = Math.max(3, Math.round(baseTarget / 60));
+    await pool(Array.from({ length: subscribers }, (_, i) => i), 8, async (i) => {
+      const headers = { Authorization: `Bearer ${localToken('storm', `subscriber-${i}`)}`, 'Content-Type': 'application/json' };
+      const opened = await fetch(`${stack.apiUrl}/v1/subscriptions`, {
+        method: 'POST', headers: { ...headers, 'Idempotency-Key': randomUUID() },
+        body: JSON.stringify({ price: subscriptionPrice.id, successUrl: 'https://s.example/', cancelUrl: 'https://s.example/' }),
+      });
+      const { checkoutSessionId } = (await opened.json()) as { checkoutSessionId: string };
+      await stripe.rawRequest('POST', `/v1/test_helpers/checkout/sessions/${checkoutSessionId}/complete`, {});
+      const stripeSubscriptionId = (await stripe.checkout.sessions.retrieve(checkoutSessionId)).subscription as string;
+      if (i % 3 === 0) await stripe.rawRequest('POST', `/v1/test_helpers/subscriptions/${stripeSubscriptionId}/renew`, {});
+      if (i % 3 === 1) await stripe.rawRequest('POST', `/v1/test_helpers/subscriptions/${stripeSubscriptionId}/renew`, { outcome: 'failed' });
+      // Cancel through Stripe (as the portal would): our API could not know the subscription before its events apply.
+      if (i % 4 === 0) await stripe.subscriptions.update(stripeSubscriptionId, { cancel_at_period_end: true });
+    });
     const eventLog = [...events()];
     progress('');
 
@@ -266,6 +287,31 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
       }
       if (foreignNamed.has(orderId) && !got?.anomalies.some((a) => a.kind === 'foreign_session_names_order')) anomaliesMissed++;
     }
+    let subscriptionMismatches = 0;
+    const subscriptionItems: Record<string, unknown>[] = [];
+    start = undefined;
+    do {
+      const page: { Items?: Record<string, unknown>[]; LastEvaluatedKey?: Record<string, unknown> } = await documents.send(new ScanCommand({ TableName: LOCAL_TABLE_NAMES.subscriptions, ExclusiveStartKey: start }));
+      subscriptionItems.push(...(page.Items ?? []).filter((item) => String(item.pk).startsWith('subscription#')));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    for (const item of subscriptionItems) {
+      const atStripe = stack.stripe!.state.billing.subscriptions.get(String(item.stripeSubscriptionId));
+      const want = atStripe && {
+        status: atStripe.status, cancelAtPeriodEnd: atStripe.cancel_at_period_end,
+        currentPeriodEnd: (atStripe.items as { data: { current_period_end: number }[] }).data[0].current_period_end,
+      };
+      const have = { status: item.status, cancelAtPeriodEnd: item.cancelAtPeriodEnd, currentPeriodEnd: item.currentPeriodEnd };
+      if (JSON.stringify(have) !== JSON.stringify(want)) {
+        subscriptionMismatches++;
+        if (mismatchExamples.length < 10) mismatchExamples.push(`${String(item.subscriptionId)}: expected ${JSON.stringify(want)}, got ${JSON.stringify(have)}`);
+      }
+    }
+    if (subscriptionItems.length !== subscribers) {
+      subscriptionMismatches += Math.abs(subscribers - subscriptionItems.length);
+      mismatchExamples.push(`${subscribers} subscribers, ${subscriptionItems.length} subscription records`);
+    }
+
     const deadIds = new Set<string>();
     for (let empty = 0; empty < 3; ) {
       const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.deadLetterQueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 30, MessageAttributeNames: ['All'] }));
@@ -289,6 +335,8 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
       mismatchExamples,
       foreignSessionsNamingOrders: foreignNamed.size,
       anomaliesMissed,
+      subscriptions: subscribers,
+      subscriptionMismatches,
       deliverySeconds,
       deliveredPerSecond: Math.round(plan.length / deliverySeconds),
       settledSeconds,
@@ -320,6 +368,8 @@ function table(r: StormReport) {
     ['orders not matching Stripe', r.mismatches],
     ['foreign sessions naming an order', r.foreignSessionsNamingOrders],
     ['… not recorded as an anomaly', r.anomaliesMissed],
+    ['subscriptions (via the API)', r.subscriptions],
+    ['subscriptions not matching Stripe', r.subscriptionMismatches],
     ['delivery (s)', r.deliverySeconds.toFixed(1)],
     ['webhooks acknowledged/s', r.deliveredPerSecond],
     ['until settled, DLQ included (s)', r.settledSeconds.toFixed(1)],
@@ -356,7 +406,7 @@ if (require.main === module) {
       log: (text) => console.log(text),
       progress: (text) => (tty ? process.stderr.write(`\r\x1b[2K${text}`) : text && process.stderr.write(`${text}\n`)),
     });
-    const ok = report.mismatches === 0 && report.anomaliesMissed === 0 && report.unexpectedInDeadLetterQueue === 0 && report.poisonMissingFromDeadLetterQueue === 0;
+    const ok = report.mismatches === 0 && report.anomaliesMissed === 0 && report.subscriptionMismatches === 0 && report.unexpectedInDeadLetterQueue === 0 && report.poisonMissingFromDeadLetterQueue === 0;
     return ok ? 0 : 1;
   });
 }

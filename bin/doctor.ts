@@ -9,7 +9,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { paginateListSubscriptionsByTopic, SNSClient } from '@aws-sdk/client-sns';
 import { parseArgs } from 'node:util';
 import Stripe from 'stripe';
-import { HANDLED_EVENT_TYPES } from '../lambdas/domain/stripe-events';
+import { SUBSCRIBED_EVENT_TYPES } from '../lambdas/domain/stripe-events';
 import { API_KEY_SECRET_SHAPE, areSigningSecrets, isApiKey, WEBHOOK_SECRET_SHAPE } from '../lambdas/shared/stripe-secrets';
 import type { StackOutputs } from '../lib/payments-stack';
 
@@ -185,7 +185,7 @@ async function stripeEndpoint(deps: DoctorDeps, webhookUrl: string, apiKey: stri
   } catch (error) {
     return checks.push(fail(name, `Stripe refused to list webhook endpoints (${(error as Error).message})`, 'the API key needs read access to webhook endpoints'));
   }
-  const expected = [...HANDLED_EVENT_TYPES].sort();
+  const expected = [...SUBSCRIBED_EVENT_TYPES].sort();
   const create = `create it as README "Deploy", step 4 shows: url ${webhookUrl}, api_version ${Stripe.API_VERSION}, enabled_events ${expected.join(' ')}`;
   if (endpoints.length === 0) return checks.push(fail(name, `no endpoint for ${webhookUrl}`, create));
   if (endpoints.length > 1) checks.push(warn(name, `${endpoints.length} endpoints for ${webhookUrl}: each event is delivered once per endpoint`, 'delete all but one'));

@@ -4,7 +4,7 @@ import type Stripe from 'stripe';
 import { EVENTS_QUEUE_MAX_MESSAGE_BYTES } from '../lib/limits';
 import { REPLAY_ATTRIBUTE } from '../lambdas/events/create-event-processor';
 import type { JournalEntry } from '../lambdas/domain/journal';
-import { HANDLED_EVENT_TYPES } from '../lambdas/domain/stripe-events';
+import { SUBSCRIBED_EVENT_TYPES } from '../lambdas/domain/stripe-events';
 import type { DynamoDbJournal } from '../lambdas/shared/journal-store';
 import { cliConfig, isoTime, parseCommandLine, progressBar, runCli, UsageError } from './cli-config';
 
@@ -96,7 +96,7 @@ export async function backfill(
   const progress = deps.progress ?? (() => () => undefined);
   const created = { gte: Math.floor(options.since.getTime() / 1000), lte: Math.floor(options.until.getTime() / 1000) };
   const listed: Stripe.Event[] = [];
-  for await (const event of deps.stripe.events.list({ created, types: [...HANDLED_EVENT_TYPES], limit: 100 })) listed.push(event);
+  for await (const event of deps.stripe.events.list({ created, types: [...SUBSCRIBED_EVENT_TYPES], limit: 100 })) listed.push(event);
   listed.reverse(); // oldest first: the processor copes with any order, a reader of the output prefers this one
 
   const report: BackfillReport = {

@@ -7,6 +7,7 @@ import { isOutstanding, orderTotals } from '../lambdas/domain/ledger';
 import type { Order, PaymentStatus } from '../lambdas/domain/order';
 import { localUrl } from '../local/ports';
 import { reconciliationWindow } from './reconcile-window';
+import { reconcileSubscriptions, SUBSCRIPTION_DRIFT_MEANING, type SubscriptionDrift } from './reconcile-subscriptions';
 
 /**
  * `npm run reconcile -- [--since 2026-11-01] [--until 2026-11-23] [--json]`: the auditor's view.
@@ -35,6 +36,8 @@ export interface ReconciliationReport {
   window: { since: string; until: string };
   checked: { stripeSessions: number; stripeRefunds: number; orders: number; foreignSessions: number };
   drift: Drift[];
+  /** With `subscriptionsTableName`: subscriptions against Stripe (bin/reconcile-subscriptions.ts). */
+  subscriptionDrift: SubscriptionDrift[];
 }
 
 /** What the order's stored payment status should be, given the session Stripe has. */
@@ -47,7 +50,11 @@ function statusFromStripe(session: Stripe.Checkout.Session): PaymentStatus {
 /** Reservations older than this with no Stripe outcome should have been resolved by the recovery function. */
 const RESERVATION_GRACE_MS = 30 * 60_000;
 
-export async function reconcile(deps: { stripe: Stripe; dynamoDb: DynamoDBClient; ordersTableName: string; since: Date; until: Date; now?: Date }): Promise<ReconciliationReport> {
+export async function reconcile(deps: {
+  stripe: Stripe; dynamoDb: DynamoDBClient; ordersTableName: string; since: Date; until: Date; now?: Date;
+  /** Also compare subscriptions (bin/reconcile-subscriptions.ts): all of them, not only the window's. */
+  subscriptionsTableName?: string;
+}): Promise<ReconciliationReport> {
   const created = { gte: Math.floor(deps.since.getTime() / 1000), lte: Math.floor(deps.until.getTime() / 1000) };
   const sessions: Stripe.Checkout.Session[] = [];
   for await (const session of deps.stripe.checkout.sessions.list({ created, limit: 100 })) sessions.push(session);
@@ -134,10 +141,13 @@ export async function reconcile(deps: { stripe: Stripe; dynamoDb: DynamoDBClient
     }
   }
 
+  const subscriptionDrift = deps.subscriptionsTableName ? (await reconcileSubscriptions({ ...deps, subscriptionsTableName: deps.subscriptionsTableName })).drift : [];
+
   return {
     window: { since: deps.since.toISOString(), until: deps.until.toISOString() },
     checked: { stripeSessions: sessions.length, stripeRefunds, orders: orders.size, foreignSessions },
     drift,
+    subscriptionDrift,
   };
 }
 
@@ -155,17 +165,19 @@ export const DRIFT_MEANING: Record<Drift['kind'], string> = {
   dispute_mismatch: 'a dispute\'s status differs from Stripe\'s',
   anomaly: 'an event about our order contradicted it and was not applied (see docs/RUNBOOK.md#anomalies)',
 };
+export { SUBSCRIPTION_DRIFT_MEANING };
 
 export function formatReport(report: ReconciliationReport): string {
   const lines = [
     `Reconciliation ${report.window.since} → ${report.window.until}`,
     `  checked: ${report.checked.stripeSessions} Stripe sessions (${report.checked.foreignSessions} not ours), ${report.checked.stripeRefunds} Stripe refunds, ${report.checked.orders} orders`,
   ];
-  const nothingChecked = report.checked.stripeSessions === 0 && report.checked.orders === 0;
+  const nothingChecked = report.checked.stripeSessions === 0 && report.checked.orders === 0 && report.subscriptionDrift.length === 0;
   if (nothingChecked) return [...lines, '  NOTHING CHECKED: no Stripe session and no order in this window (is it the one you meant?)'].join('\n');
-  if (report.drift.length === 0) return [...lines, '  no drift'].join('\n');
-  lines.push(`  DRIFT: ${report.drift.length}`);
-  for (const d of report.drift) {
+  const all: { kind: string }[] = [...report.drift, ...report.subscriptionDrift];
+  if (all.length === 0) return [...lines, '  no drift'].join('\n');
+  lines.push(`  DRIFT: ${all.length}`);
+  for (const d of all) {
     const { kind, ...details } = d;
     lines.push(`  - ${kind} ${Object.entries(details).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   }
@@ -196,6 +208,7 @@ async function main(): Promise<number> {
     process.env.STRIPE_API_BASE ??= localUrl('stripe');
     process.env.DYNAMODB_ENDPOINT ??= localUrl('dynamodb');
     process.env.ORDERS_TABLE_NAME ??= 'payments-orders';
+    process.env.SUBSCRIPTIONS_TABLE_NAME ??= 'payments-subscriptions';
     Object.assign(process.env, { AWS_REGION: process.env.AWS_REGION ?? 'us-east-1', AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local', AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local' });
   }
   const { stripeClient } = await import('../lambdas/shared/stripe-gateway');
@@ -203,9 +216,9 @@ async function main(): Promise<number> {
   const { requiredEnv } = await import('../lambdas/shared/env');
   const dynamoDb = dynamoDbClient();
   try {
-    const report = await reconcile({ stripe: await stripeClient(), dynamoDb, ordersTableName: requiredEnv('ORDERS_TABLE_NAME'), since, until });
+    const report = await reconcile({ stripe: await stripeClient(), dynamoDb, ordersTableName: requiredEnv('ORDERS_TABLE_NAME'), subscriptionsTableName: process.env.SUBSCRIPTIONS_TABLE_NAME, since, until });
     console.log(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
-    return report.drift.length > 0 ? 1 : 0;
+    return report.drift.length + report.subscriptionDrift.length > 0 ? 1 : 0;
   } finally {
     dynamoDb.destroy();
   }

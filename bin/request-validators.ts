@@ -16,7 +16,7 @@ export const SPEC_PATH = path.join(ROOT, 'docs', 'openapi.yaml');
 export const GENERATED_PATH = path.join(ROOT, 'lambdas', 'domain', 'request-validators.generated.ts');
 
 /** The request bodies the handlers validate, by their schema name in components.schemas. */
-export const REQUEST_SCHEMAS = ['CheckoutRequest', 'RefundRequest'] as const;
+export const REQUEST_SCHEMAS = ['CheckoutRequest', 'RefundRequest', 'SubscriptionRequest', 'BillingPortalRequest'] as const;
 export type RequestSchemaName = (typeof REQUEST_SCHEMAS)[number];
 
 /** Words that document and never constrain: left out of the generated code. */

@@ -75,6 +75,64 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's own subscriptions (open and expired checkouts included), oldest first. */
+        get: operations["listSubscriptions"];
+        put?: never;
+        /**
+         * Start a subscription checkout; one live-or-open subscription per (tenant, user, product), whatever the keys.
+         * @description `201` when this request opened the checkout; `200` with the same body when the user already has an
+         *     open checkout for the product (another tab or device, another key): continue that session.
+         *     `409 already-subscribed` (with `subscriptionId`) when the user holds a live subscription to the product;
+         *     `409 subscription-checkout-in-progress` (with Retry-After) while another request is opening it.
+         */
+        post: operations["createSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{subscriptionId}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel at the end of the current period. Idempotent. */
+        post: operations["cancelSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/billing-portal-sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A Stripe customer portal session for the caller's Stripe Customer. */
+        post: operations["createBillingPortalSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhooks/stripe": {
         parameters: {
             query?: never;
@@ -261,11 +319,48 @@ export interface components {
                 };
             }[];
         };
+        SubscriptionRequest: {
+            /** @description A recurring Stripe Price id; the amount comes from it. */
+            price: string;
+            /** @description Default 1. */
+            quantity?: number;
+            successUrl: components["schemas"]["SuccessUrl"];
+            cancelUrl: components["schemas"]["WebUrl"];
+        };
+        SubscriptionCheckout: {
+            subscriptionId: string;
+            /** @constant */
+            status: "checkout_open";
+            checkoutSessionId: string;
+            /** Format: uri */
+            checkoutUrl: string | null;
+        };
+        Subscription: {
+            subscriptionId: string;
+            /**
+             * @description `checkout_open` / `checkout_expired` before Stripe has a subscription; then Stripe's subscription status.
+             * @enum {string}
+             */
+            status: "checkout_open" | "checkout_expired" | "incomplete" | "incomplete_expired" | "trialing" | "active" | "past_due" | "canceled" | "unpaid" | "paused";
+            product: string;
+            price: string;
+            quantity: number;
+            /** Format: date-time */
+            currentPeriodEnd: string | null;
+            cancelAtPeriodEnd: boolean;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        BillingPortalRequest: {
+            returnUrl: components["schemas"]["WebUrl"];
+        };
         /**
          * @description Every problem type the API answers. Each response lists the ones it can carry.
          * @enum {string}
          */
-        ProblemType: "urn:payments:problem:validation" | "urn:payments:problem:malformed-json" | "urn:payments:problem:idempotency-key-missing" | "urn:payments:problem:idempotency-key-malformed" | "urn:payments:problem:unauthorized" | "urn:payments:problem:forbidden" | "urn:payments:problem:throttled" | "urn:payments:problem:request-rejected" | "urn:payments:problem:gateway-error" | "urn:payments:problem:not-found" | "urn:payments:problem:route-not-found" | "urn:payments:problem:idempotency-request-in-progress" | "urn:payments:problem:order-not-refundable" | "urn:payments:problem:order-disputed" | "urn:payments:problem:payload-too-large" | "urn:payments:problem:unsupported-media-type" | "urn:payments:problem:idempotency-key-reused" | "urn:payments:problem:payment-request-rejected" | "urn:payments:problem:refund-amount-invalid" | "urn:payments:problem:refund-exceeds-balance" | "urn:payments:problem:invalid-webhook-signature" | "urn:payments:problem:internal-error" | "urn:payments:problem:payment-provider-unavailable" | "urn:payments:problem:storage-unavailable" | "urn:payments:problem:queue-unavailable";
+        ProblemType: "urn:payments:problem:validation" | "urn:payments:problem:malformed-json" | "urn:payments:problem:idempotency-key-missing" | "urn:payments:problem:idempotency-key-malformed" | "urn:payments:problem:unauthorized" | "urn:payments:problem:forbidden" | "urn:payments:problem:throttled" | "urn:payments:problem:request-rejected" | "urn:payments:problem:gateway-error" | "urn:payments:problem:not-found" | "urn:payments:problem:route-not-found" | "urn:payments:problem:idempotency-request-in-progress" | "urn:payments:problem:order-not-refundable" | "urn:payments:problem:order-disputed" | "urn:payments:problem:already-subscribed" | "urn:payments:problem:subscription-checkout-in-progress" | "urn:payments:problem:subscription-not-active" | "urn:payments:problem:price-not-recurring" | "urn:payments:problem:payload-too-large" | "urn:payments:problem:unsupported-media-type" | "urn:payments:problem:idempotency-key-reused" | "urn:payments:problem:payment-request-rejected" | "urn:payments:problem:refund-amount-invalid" | "urn:payments:problem:refund-exceeds-balance" | "urn:payments:problem:invalid-webhook-signature" | "urn:payments:problem:internal-error" | "urn:payments:problem:payment-provider-unavailable" | "urn:payments:problem:storage-unavailable" | "urn:payments:problem:queue-unavailable";
         /**
          * @description RFC 9457 problem details. `status` is absent only on API Gateway's catch-all answers
          *     (`request-rejected`, `gateway-error`). Extensions: `errors` with `validation`,
@@ -288,7 +383,9 @@ export interface components {
             orderStatus?: string;
             /** @description Stripe's error code, when it gave one. */
             stripeCode?: string | null;
-        } & (unknown & unknown & unknown & unknown & unknown);
+            /** @description With `already-subscribed` and `subscription-not-active`. */
+            subscriptionId?: string;
+        } & (unknown & unknown & unknown & unknown & unknown & unknown);
     };
     responses: {
         /**
@@ -707,6 +804,276 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
                         type?: "urn:payments:problem:refund-amount-invalid" | "urn:payments:problem:refund-exceeds-balance" | "urn:payments:problem:payment-request-rejected" | "urn:payments:problem:idempotency-key-reused";
+                    };
+                };
+            };
+            429: components["responses"]["Throttled"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["GatewayError"];
+            503: components["responses"]["PaymentsUnavailable"];
+            504: components["responses"]["GatewayError"];
+        };
+    };
+    listSubscriptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's subscriptions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Subscription"][];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["Throttled"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["GatewayError"];
+            503: components["responses"]["PaymentsUnavailable"];
+            504: components["responses"]["GatewayError"];
+        };
+    };
+    createSubscription: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description A UUID v4 or v7, bare or as a quoted structured-field string. One per logical operation; reuse it on every retry of that operation. */
+                "Idempotency-Key": components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionRequest"];
+            };
+        };
+        responses: {
+            /** @description An open checkout for this product already exists; continue it. */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionCheckout"];
+                };
+            };
+            /** @description Created (or the stored result, with `Idempotent-Replayed`). */
+            201: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionCheckout"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `already-subscribed` (with `subscriptionId`, stored), `subscription-checkout-in-progress` or `idempotency-request-in-progress` (both with `Retry-After`). */
+            409: {
+                headers: {
+                    Link: components["headers"]["ProblemLink"];
+                    "Retry-After": components["headers"]["RetryAfterWhenInProgress"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "urn:payments:problem:already-subscribed" | "urn:payments:problem:subscription-checkout-in-progress" | "urn:payments:problem:idempotency-request-in-progress";
+                    };
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description `price-not-recurring`, `payment-request-rejected` (stored and replayed), `idempotency-key-reused`. */
+            422: {
+                headers: {
+                    Link: components["headers"]["ProblemLink"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "urn:payments:problem:price-not-recurring" | "urn:payments:problem:payment-request-rejected" | "urn:payments:problem:idempotency-key-reused";
+                    };
+                };
+            };
+            429: components["responses"]["Throttled"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["GatewayError"];
+            503: components["responses"]["PaymentsUnavailable"];
+            504: components["responses"]["GatewayError"];
+        };
+    };
+    cancelSubscription: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description A UUID v4 or v7, bare or as a quoted structured-field string. One per logical operation; reuse it on every retry of that operation. */
+                "Idempotency-Key": components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                subscriptionId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subscription, `cancelAtPeriodEnd` true. */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `not-found`: no such subscription, or another user's or tenant's (the answers are identical). */
+            404: {
+                headers: {
+                    Link: components["headers"]["ProblemLink"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @constant */
+                        type?: "urn:payments:problem:not-found";
+                    };
+                };
+            };
+            /** @description `subscription-not-active` (a checkout still open or expired, or the subscription ended), or `idempotency-request-in-progress` (with `Retry-After`). */
+            409: {
+                headers: {
+                    Link: components["headers"]["ProblemLink"];
+                    "Retry-After": components["headers"]["RetryAfterWhenInProgress"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "urn:payments:problem:subscription-not-active" | "urn:payments:problem:idempotency-request-in-progress";
+                    };
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description `idempotency-key-reused`: same key, different request. */
+            422: {
+                headers: {
+                    Link: components["headers"]["ProblemLink"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @constant */
+                        type?: "urn:payments:problem:idempotency-key-reused";
+                    };
+                };
+            };
+            429: components["responses"]["Throttled"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["GatewayError"];
+            503: components["responses"]["PaymentsUnavailable"];
+            504: components["responses"]["GatewayError"];
+        };
+    };
+    createBillingPortalSession: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description A UUID v4 or v7, bare or as a quoted structured-field string. One per logical operation; reuse it on every retry of that operation. */
+                "Idempotency-Key": components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BillingPortalRequest"];
+            };
+        };
+        responses: {
+            /** @description Send the customer to `url`. */
+            201: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uri */
+                        url: string;
+                    };
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `not-found`: the caller has no Stripe Customer yet (never subscribed). */
+            404: {
+                headers: {
+                    Link: components["headers"]["ProblemLink"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @constant */
+                        type?: "urn:payments:problem:not-found";
+                    };
+                };
+            };
+            /** @description `idempotency-request-in-progress` (with `Retry-After`). */
+            409: {
+                headers: {
+                    Link: components["headers"]["ProblemLink"];
+                    "Retry-After": components["headers"]["RetryAfterWhenInProgress"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @constant */
+                        type?: "urn:payments:problem:idempotency-request-in-progress";
+                    };
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description `payment-request-rejected` (stored and replayed), `idempotency-key-reused`. */
+            422: {
+                headers: {
+                    Link: components["headers"]["ProblemLink"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type?: "urn:payments:problem:payment-request-rejected" | "urn:payments:problem:idempotency-key-reused";
                     };
                 };
             };

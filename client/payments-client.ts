@@ -17,6 +17,10 @@ export type Checkout = components['schemas']['Checkout'];
 export type RefundRequest = components['schemas']['RefundRequest'];
 export type Refund = components['schemas']['Refund'];
 export type Order = components['schemas']['Order'];
+export type SubscriptionRequest = components['schemas']['SubscriptionRequest'];
+export type SubscriptionCheckout = components['schemas']['SubscriptionCheckout'];
+export type Subscription = components['schemas']['Subscription'];
+export type BillingPortalRequest = components['schemas']['BillingPortalRequest'];
 export type { Problem };
 export type { components, operations, paths } from './openapi-types.js';
 export { PaymentsApiError, RetriesExhaustedError, TokenError, UnresolvedOperationError } from './errors.js';
@@ -100,6 +104,23 @@ export class PaymentsClient {
 
   createRefund(body: RefundRequest, operation: OperationIdentity): Promise<Answer<Refund>> {
     return this.create('createRefund', '/v1/refunds', body, operation);
+  }
+
+  /** 201 opened, or 200 the user's open checkout for the product (continue it); 409 `already-subscribed` throws with `subscriptionId`. */
+  createSubscription(body: SubscriptionRequest, operation: OperationIdentity): Promise<Answer<SubscriptionCheckout>> {
+    return this.create('createSubscription', '/v1/subscriptions', body, operation);
+  }
+
+  cancelSubscription(subscriptionId: string, operation: OperationIdentity): Promise<Answer<Subscription>> {
+    return this.create('cancelSubscription', `/v1/subscriptions/${encodeURIComponent(subscriptionId)}/cancel`, undefined, operation);
+  }
+
+  createBillingPortalSession(body: BillingPortalRequest, operation: OperationIdentity): Promise<Answer<{ url: string }>> {
+    return this.create('createBillingPortalSession', '/v1/billing-portal-sessions', body, operation);
+  }
+
+  listSubscriptions(): Promise<Answer<{ data: Subscription[] }>> {
+    return this.rejectInsteadOfThrow(() => this.send<{ data: Subscription[] }>('GET', '/v1/subscriptions', undefined, undefined, { mayHaveRun: false }));
   }
 
   getOrder(orderId: string): Promise<Answer<Order>> {

@@ -1,6 +1,8 @@
 /** Which answers a retry with the same Idempotency-Key can change, and how long to wait first. */
 
 export const IN_PROGRESS = 'urn:payments:problem:idempotency-request-in-progress';
+/** Another request (another tab, another key) is opening the same subscription checkout: retry, and get that session. */
+export const SUBSCRIPTION_CHECKOUT_IN_PROGRESS = 'urn:payments:problem:subscription-checkout-in-progress';
 
 /**
  * What an HTTP answer means for the operation.
@@ -12,7 +14,7 @@ export const IN_PROGRESS = 'urn:payments:problem:idempotency-request-in-progress
 export type Verdict = 'retry' | 'definitive' | 'unjudged';
 
 export function verdictOf(status: number, problemType: string | undefined): Verdict {
-  if (status === 409) return problemType === IN_PROGRESS ? 'retry' : problemType ? 'definitive' : 'unjudged';
+  if (status === 409) return problemType === IN_PROGRESS || problemType === SUBSCRIPTION_CHECKOUT_IN_PROGRESS ? 'retry' : problemType ? 'definitive' : 'unjudged';
   if (status === 408 || status === 425 || status === 429 || status === 500 || status === 502 || status === 503 || status === 504) return 'retry';
   if (status === 401 || status === 403 || status >= 500 || problemType === undefined) return 'unjudged';
   return 'definitive';

@@ -15,7 +15,7 @@ import { PaymentsApi } from './constructs/payments-api';
 import { PaymentsFunction } from './constructs/payments-function';
 import { ProcessedQueue } from './constructs/processed-queue';
 import { routes, type HandlerName } from './routes';
-import { idempotencyTable, journalTable, ordersTable, type TableSchema } from './tables';
+import { idempotencyTable, journalTable, ordersTable, subscriptionsTable, type TableSchema } from './tables';
 
 export interface PaymentsStackProps extends StackProps {
   readonly config: PaymentsStackConfig;
@@ -27,7 +27,7 @@ const IDEMPOTENCY_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:U
  * The keyPrefix each function gives Powertools (record ids are `<prefix>#<hash>`): a function may
  * touch only its own records (dynamodb:LeadingKeys), so a bug in one cannot replay another's.
  */
-export const IDEMPOTENCY_KEY_PREFIXES = { checkout: 'checkout', refunds: 'refund', events: 'stripe-event' } as const;
+export const IDEMPOTENCY_KEY_PREFIXES = { checkout: 'checkout', refunds: 'refund', events: 'stripe-event', subscriptions: ['subscription', 'subscription-cancel', 'billing-portal'] } as const;
 
 /** API Gateway gives up after 29 s; the function answers before that, Stripe's worst case included. */
 const STRIPE_FUNCTION_TIMEOUT = Duration.seconds(25);
@@ -51,6 +51,8 @@ export class PaymentsStack extends Stack {
   readonly ordersTable: Table;
   /** Every Stripe event received and every write sent to Stripe (lib/tables.ts `journalTable`). */
   readonly journalTable: Table;
+  /** Customers, subscription guards and subscriptions (lib/tables.ts `subscriptionsTable`). */
+  readonly subscriptionsTable: Table;
   readonly functions: Record<HandlerName | 'events' | 'recovery', PaymentsFunction>;
   readonly events: ProcessedQueue;
   readonly operations: Operations;
@@ -77,6 +79,7 @@ export class PaymentsStack extends Stack {
     this.idempotencyTable = this.table('IdempotencyTable', idempotencyTable, config);
     this.ordersTable = this.table('OrdersTable', ordersTable, config);
     this.journalTable = this.table('JournalTable', journalTable, config);
+    this.subscriptionsTable = this.table('SubscriptionsTable', subscriptionsTable, config);
     const { userPool, appClientIds } = this.identity(config);
 
     const shared = {
@@ -116,13 +119,30 @@ export class PaymentsStack extends Stack {
     this.allow(refunds, this.journalTable, ['dynamodb:UpdateItem']);
     this.allowSecret(refunds, config.stripeApiKeySecretName);
 
+    const subscriptions = new PaymentsFunction(this, 'SubscriptionsFunction', {
+      ...shared,
+      handlerFolder: 'subscriptions',
+      timeout: STRIPE_FUNCTION_TIMEOUT,
+      environment: {
+        IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName,
+        SUBSCRIPTIONS_TABLE_NAME: this.subscriptionsTable.tableName,
+        ...callers,
+        ...stripeApi,
+        CHECKOUT_IDEMPOTENCY_TTL_SECONDS: String(config.checkoutIdempotencyTtlSeconds),
+      },
+    });
+    for (const prefix of IDEMPOTENCY_KEY_PREFIXES.subscriptions) this.allowIdempotency(subscriptions, prefix);
+    this.allow(subscriptions, this.subscriptionsTable, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem']);
+    subscriptions.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${this.subscriptionsTable.tableArn}/index/${subscriptionsTable.ownerIndex}`] }));
+    this.allowSecret(subscriptions, config.stripeApiKeySecretName);
+
     const processorTimeout = Duration.seconds(30);
     const processor = new PaymentsFunction(this, 'EventsFunction', {
       ...shared,
       handlerFolder: 'events',
       timeout: processorTimeout,
       reservedConcurrentExecutions: config.processorReservedConcurrency,
-      environment: { ...shared.tables, ...stripeApi, STRIPE_EVENT_IDEMPOTENCY_TTL_SECONDS: String(config.stripeEventIdempotencyTtlSeconds) },
+      environment: { ...shared.tables, ...stripeApi, SUBSCRIPTIONS_TABLE_NAME: this.subscriptionsTable.tableName, STRIPE_EVENT_IDEMPOTENCY_TTL_SECONDS: String(config.stripeEventIdempotencyTtlSeconds) },
     });
     this.events = new ProcessedQueue(this, 'StripeEvents', { consumerTimeout: processorTimeout, maxReceiveCount: config.maxReceiveCount, encryptionKey: this.encryptionKey });
     // Reads at Stripe (an early refund's order, an oversized event by id) and, when Stripe is
@@ -140,6 +160,9 @@ export class PaymentsStack extends Stack {
     // Journal entries are merged with UpdateItem; payloads are put once (conditional PutItem).
     this.allow(processor, this.journalTable, ['dynamodb:UpdateItem', 'dynamodb:PutItem']);
     processor.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${this.ordersTable.tableArn}/index/${ordersTable.paymentIntentIndex}`] }));
+    // Subscription events: fetched from Stripe, applied with conditional writes, the guard released by its holder.
+    this.allow(processor, this.subscriptionsTable, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem']);
+    processor.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${this.subscriptionsTable.tableArn}/index/${subscriptionsTable.stripeSubscriptionIndex}`] }));
 
     // Resolves unknown outcomes from Stripe: reservations and pending sessions (recovery/create-recovery.ts).
     const recoveryTimeout = Duration.minutes(5);
@@ -167,7 +190,7 @@ export class PaymentsStack extends Stack {
     // Serves the problem type pages every problem response links to; no data, no grants.
     const problems = new PaymentsFunction(this, 'ProblemsFunction', { logRetention, logLevel: shared.logLevel, handlerFolder: 'problems', memorySize: 128 });
 
-    this.functions = { checkout, orders, refunds, webhooks, problems, events: processor, recovery };
+    this.functions = { checkout, orders, refunds, subscriptions, webhooks, problems, events: processor, recovery };
     for (const fn of Object.values(this.functions)) {
       Validations.of(fn).acknowledge({ id: 'AwsSolutions-L1', reason: 'Pinned to Node.js 22 on purpose: the runtime the code is tested on (with Node 20 locally); upgrades are a deliberate change.' });
       Validations.of(fn.role!).acknowledge({
@@ -177,7 +200,7 @@ export class PaymentsStack extends Stack {
     }
 
     this.api = new PaymentsApi(this, 'Http', {
-      handlers: { checkout, orders, refunds, webhooks, problems },
+      handlers: { checkout, orders, refunds, subscriptions, webhooks, problems },
       userPool,
       stageName: config.stage,
       logRetention,
@@ -209,6 +232,7 @@ export class PaymentsStack extends Stack {
     new CfnOutput(this, 'IdempotencyTableName', { value: this.idempotencyTable.tableName });
     new CfnOutput(this, 'OrdersTableName', { value: this.ordersTable.tableName });
     new CfnOutput(this, 'JournalTableName', { value: this.journalTable.tableName });
+    new CfnOutput(this, 'SubscriptionsTableName', { value: this.subscriptionsTable.tableName });
     new CfnOutput(this, 'EventsQueueUrl', { value: this.events.queue.queueUrl });
     new CfnOutput(this, 'EventsDeadLetterQueueUrl', { value: this.events.deadLetterQueue.queueUrl });
   }

@@ -2,7 +2,7 @@
  * The HTTP surface, one row per route: the CDK stack builds API Gateway resources from it and
  * the local API Gateway emulator (local/api-gateway.ts) routes with it, so the two cannot drift.
  */
-export type HandlerName = 'checkout' | 'orders' | 'refunds' | 'webhooks' | 'problems';
+export type HandlerName = 'checkout' | 'orders' | 'refunds' | 'subscriptions' | 'webhooks' | 'problems';
 
 export interface RouteDefinition {
   readonly method: 'GET' | 'POST';
@@ -15,7 +15,7 @@ export interface RouteDefinition {
   /** Why a route without the Cognito authorizer is safe (recorded with the cdk-nag findings it answers). */
   readonly publicBecause?: string;
   /** Schema in docs/openapi.yaml the handler validates the JSON body against (bin/request-validators.ts). */
-  readonly bodySchema?: 'CheckoutRequest' | 'RefundRequest';
+  readonly bodySchema?: 'CheckoutRequest' | 'RefundRequest' | 'SubscriptionRequest' | 'BillingPortalRequest';
 }
 
 const PROBLEM_PAGES_ARE_PUBLIC = 'Static documentation of the problem types (generated from the code), readable by anyone a problem response links to it; it reads no data and touches no table, secret or Stripe.';
@@ -25,6 +25,10 @@ export const routes: readonly RouteDefinition[] = [
   { method: 'GET', resource: '/v1/orders/{orderId}', handler: 'orders', authorized: true },
   { method: 'GET', resource: '/v1/orders/{orderId}/history', handler: 'orders', authorized: true },
   { method: 'POST', resource: '/v1/refunds', handler: 'refunds', authorized: true, bodySchema: 'RefundRequest' },
+  { method: 'POST', resource: '/v1/subscriptions', handler: 'subscriptions', authorized: true, bodySchema: 'SubscriptionRequest' },
+  { method: 'GET', resource: '/v1/subscriptions', handler: 'subscriptions', authorized: true },
+  { method: 'POST', resource: '/v1/subscriptions/{subscriptionId}/cancel', handler: 'subscriptions', authorized: true },
+  { method: 'POST', resource: '/v1/billing-portal-sessions', handler: 'subscriptions', authorized: true, bodySchema: 'BillingPortalRequest' },
   {
     method: 'POST',
     resource: '/v1/webhooks/stripe',

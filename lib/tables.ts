@@ -53,3 +53,21 @@ export const JOURNAL_ENTRY_TTL_SECONDS = 400 * 86_400;
 export const JOURNAL_PAYLOAD_TTL_SECONDS = 35 * 86_400;
 /** Payloads above this stay at Stripe (a pointer): DynamoDB items are at most 400 KB, and the payload item also holds keys. */
 export const JOURNAL_MAX_INLINE_PAYLOAD_BYTES = 350 * 1024;
+
+/**
+ * Subscriptions and what guards them, one item per key prefix (`pk`):
+ * `customer#{tenant}#{user}` the user's one Stripe Customer; `guard#{tenant}#{user}#{product}`
+ * the one live-or-open subscription slot, taken with a conditional put; `subscription#{id}` the
+ * subscription record; `anomaly#{stripe subscription id}` a subscription of our customer that
+ * no request of ours created. A table of its own, not the orders table: its keys are not order
+ * ids, and the recovery function and reconcile scan the orders table as orders only.
+ */
+export const subscriptionsTable = {
+  partitionKey: 'pk',
+  indexes: [
+    { name: 'byOwner', partitionKey: 'ownerKey' },
+    { name: 'byStripeSubscription', partitionKey: 'stripeSubscriptionId' },
+  ],
+  ownerIndex: 'byOwner',
+  stripeSubscriptionIndex: 'byStripeSubscription',
+} as const satisfies TableSchema & { ownerIndex: string; stripeSubscriptionIndex: string };

@@ -7,7 +7,7 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import type { AddressInfo } from 'node:net';
-import { idempotencyTable, journalTable, ordersTable, type TableSchema } from '../lib/tables';
+import { idempotencyTable, journalTable, ordersTable, subscriptionsTable, type TableSchema } from '../lib/tables';
 import { detectJava, DYNAMODB_LOCAL_MIN_JAVA, startDynamoDbLocal } from './dynamodb-local';
 
 // dynalite ships no types.
@@ -125,15 +125,17 @@ export interface TableNames {
   idempotency: string;
   orders: string;
   journal: string;
+  subscriptions: string;
 }
 
-export const LOCAL_TABLE_NAMES: TableNames = { idempotency: 'payments-idempotency', orders: 'payments-orders', journal: 'payments-journal' };
+export const LOCAL_TABLE_NAMES: TableNames = { idempotency: 'payments-idempotency', orders: 'payments-orders', journal: 'payments-journal', subscriptions: 'payments-subscriptions' };
 
 /** Creates the tables from the same schemas the CDK stack deploys (lib/tables.ts). */
 export async function createTables(client: DynamoDBClient, names: TableNames = LOCAL_TABLE_NAMES): Promise<void> {
   await createTable(client, names.idempotency, idempotencyTable);
   await createTable(client, names.orders, ordersTable);
   await createTable(client, names.journal, journalTable);
+  await createTable(client, names.subscriptions, subscriptionsTable);
 }
 
 async function createTable(client: DynamoDBClient, tableName: string, schema: TableSchema): Promise<void> {

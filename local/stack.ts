@@ -116,6 +116,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ORDERS_TABLE_NAME: LOCAL_TABLE_NAMES.orders,
       JOURNAL_TABLE_NAME: LOCAL_TABLE_NAMES.journal,
       IDEMPOTENCY_TABLE_NAME: LOCAL_TABLE_NAMES.idempotency,
+      SUBSCRIPTIONS_TABLE_NAME: LOCAL_TABLE_NAMES.subscriptions,
       EVENTS_QUEUE_URL: queueUrl,
       STRIPE_SECRET_KEY: options.realStripeSecretKey ?? LOCAL_EMULATOR_SECRET_KEY,
       STRIPE_WEBHOOK_SECRET: options.webhookSecret,
@@ -256,14 +257,15 @@ async function createEventQueues(sqs: SQSClient, options: LocalStackOptions) {
 }
 
 async function loadHandlers(): Promise<Record<HandlerName, ProxyHandler> & { events: SqsHandler; recovery: () => Promise<unknown> }> {
-  const [checkout, orders, refunds, webhooks, problems, events, recovery] = await Promise.all([
+  const [checkout, orders, refunds, subscriptions, webhooks, problems, events, recovery] = await Promise.all([
     import('../lambdas/checkout/handler'),
     import('../lambdas/orders/handler'),
     import('../lambdas/refunds/handler'),
+    import('../lambdas/subscriptions/handler'),
     import('../lambdas/webhooks/handler'),
     import('../lambdas/problems/handler'),
     import('../lambdas/events/handler'),
     import('../lambdas/recovery/handler'),
   ]);
-  return { checkout: checkout.handler, orders: orders.handler, refunds: refunds.handler, webhooks: webhooks.handler, problems: problems.handler, events: events.handler, recovery: recovery.handler };
+  return { checkout: checkout.handler, orders: orders.handler, refunds: refunds.handler, subscriptions: subscriptions.handler, webhooks: webhooks.handler, problems: problems.handler, events: events.handler, recovery: recovery.handler };
 }

@@ -67,3 +67,11 @@ export class RefundInProgressError extends Error {
     this.name = 'RefundInProgressError';
   }
 }
+
+/** Another request is creating the same Stripe object under the same key right now (Stripe's `idempotency_key_in_use`): retry shortly. */
+export class StripeKeyInUseError extends Error {
+  constructor(readonly what: string) {
+    super(`Another request is creating ${what} at Stripe`);
+    this.name = 'StripeKeyInUseError';
+  }
+}

@@ -36,7 +36,7 @@ const canonicalJson = (value: unknown): string =>
 
 export const requestFingerprint = (payload: unknown) => createHash('sha256').update(canonicalJson(payload)).digest('hex');
 
-export type Operation = 'checkout' | 'refund';
+export type Operation = 'checkout' | 'refund' | 'subscription' | 'subscription-cancel' | 'billing-portal';
 
 const digest = (operation: Operation, { tenantId, userId, key }: IdempotencyScope) =>
   // NUL separators: claims cannot contain them, so distinct tuples never collide by concatenation.
@@ -46,6 +46,8 @@ const digest = (operation: Operation, { tenantId, userId, key }: IdempotencyScop
 export const stripeIdempotencyKey = (operation: Operation, scope: IdempotencyScope) =>
   `${operation}-v1-${digest(operation, scope)}`;
 
-/** Our own id for what the request creates: `ord_…` for checkouts, `rfd_…` for refunds. */
+const ID_PREFIX: Record<Operation, string> = { checkout: 'ord', refund: 'rfd', subscription: 'sbr', 'subscription-cancel': 'sbc', 'billing-portal': 'bps' };
+
+/** Our own id for what the request creates: `ord_…` for checkouts, `rfd_…` for refunds, `sbr_…` for subscriptions. */
 export const derivedId = (operation: Operation, scope: IdempotencyScope) =>
-  `${operation === 'checkout' ? 'ord' : 'rfd'}_${digest(operation, scope).slice(0, 32)}`;
+  `${ID_PREFIX[operation]}_${digest(operation, scope).slice(0, 32)}`;

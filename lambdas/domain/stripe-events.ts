@@ -12,6 +12,7 @@ import {
 } from './ledger';
 import type { PaymentStatus } from './order';
 import type { OrderLedgerStore, StripeReader } from './ports';
+import { applySubscriptionEvent, isSubscriptionEvent, SUBSCRIPTION_EVENT_TYPES, type SubscriptionEventDeps } from './subscription-events';
 
 /**
  * What the processor does with each Stripe event. The rules live in ledger.ts; this module
@@ -55,6 +56,9 @@ export const HANDLED_EVENT_TYPES = [
   'charge.dispute.funds_withdrawn',
   'charge.dispute.funds_reinstated',
 ] as const;
+
+/** Everything the webhook endpoint should be subscribed to: order events and subscription events (subscription-events.ts). */
+export const SUBSCRIBED_EVENT_TYPES = [...HANDLED_EVENT_TYPES, ...SUBSCRIPTION_EVENT_TYPES] as const;
 
 /** Parses an SQS message body into a Stripe event or a pointer to one, or throws a poison error. */
 export function parseQueuedEvent(body: string): StripeEvent | StripeEventPointer {
@@ -147,6 +151,8 @@ export interface AppliedEventResult {
 export interface EventDeps {
   orders: OrderLedgerStore;
   stripe: StripeReader;
+  /** Subscription events (subscription-events.ts); without it they are ignored. */
+  subscriptions?: SubscriptionEventDeps;
 }
 
 const unknownStatus = (kind: string, object: Record<string, unknown>): Change => ({
@@ -156,6 +162,7 @@ const unknownStatus = (kind: string, object: Record<string, unknown>): Change =>
 
 export async function applyStripeEvent(event: StripeEvent, deps: EventDeps): Promise<AppliedEventResult> {
   const object = event.data.object;
+  if (isSubscriptionEvent(event)) return deps.subscriptions ? applySubscriptionEvent(event, deps.subscriptions) : { outcome: 'ignored' };
   if (event.type.startsWith('checkout.session.')) {
     if (!(HANDLED_EVENT_TYPES as readonly string[]).includes(event.type)) return { outcome: 'ignored' };
     // Both names are only hints: client_reference_id is customer-controlled on Payment Links.

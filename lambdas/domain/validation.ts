@@ -28,7 +28,7 @@ interface SchemaError {
 }
 type GeneratedValidator = ((data: unknown) => boolean) & { errors?: SchemaError[] | null };
 
-export type RequestSchemaName = 'CheckoutRequest' | 'RefundRequest';
+export type RequestSchemaName = 'CheckoutRequest' | 'RefundRequest' | 'SubscriptionRequest' | 'BillingPortalRequest';
 const validators = generated as unknown as Record<RequestSchemaName, GeneratedValidator>;
 
 /** A body of 64 KiB can fail thousands of times; the first fields are enough to fix it. */

@@ -11,6 +11,8 @@ import type { StripeReader } from '../domain/ports';
 import { applyStripeEvent, checkStripeEvent, parseQueuedEvent, type EventOutcome, type StripeEvent } from '../domain/stripe-events';
 import { logger, metrics } from '../shared/observability';
 import { DynamoDbOrderStore } from '../shared/order-store';
+import { DynamoDbSubscriptionStore } from '../shared/subscription-store';
+import type { BillingReader } from '../domain/subscription-ports';
 
 export interface EventProcessorDeps {
   dynamoDb: DynamoDBClient;
@@ -18,6 +20,8 @@ export interface EventProcessorDeps {
   idempotencyTableName: string;
   /** Look-ups at Stripe: oversized events by id, and the order of an early refund or dispute. */
   stripe: StripeReader;
+  /** Subscriptions: their table and Stripe reads. Without them subscription events are ignored. */
+  subscriptions?: { tableName: string; billing: BillingReader };
   /**
    * Where to put an event back with a delay when Stripe is rate limiting or down, so that never
    * sends it to the DLQ. Without it (tests) such an event fails and SQS retries it.
@@ -59,6 +63,9 @@ const MAX_DELAY_SECONDS = 900;
  */
 export function createEventProcessor(deps: EventProcessorDeps) {
   const orders = new DynamoDbOrderStore(deps.dynamoDb, deps.ordersTableName);
+  const subscriptions = deps.subscriptions
+    ? { subscriptions: new DynamoDbSubscriptionStore(deps.dynamoDb, deps.subscriptions.tableName), billing: deps.subscriptions.billing }
+    : undefined;
   const config = new IdempotencyConfig({
     eventKeyJmesPath: 'id',
     throwOnNoIdempotencyKey: true,
@@ -66,7 +73,7 @@ export function createEventProcessor(deps: EventProcessorDeps) {
     responseHook: (stored) => ({ ...(stored as object), duplicate: true }),
   });
   const apply = async (event: StripeEvent): Promise<AppliedEvent> => {
-    const { outcome, orderId, reason } = await applyStripeEvent(event, { orders, stripe: deps.stripe });
+    const { outcome, orderId, reason } = await applyStripeEvent(event, { orders, stripe: deps.stripe, subscriptions });
     return { outcome, orderId: orderId ?? null, reason: reason ?? null };
   };
   const applyOnce = makeIdempotent(apply, {

@@ -1,6 +1,7 @@
 import { dynamoDbClient, sqsClient } from '../shared/aws-clients';
 import { positiveIntEnv, requiredEnv } from '../shared/env';
 import { journalFromEnv } from '../shared/journal';
+import { StripeBillingGateway } from '../shared/stripe-billing-gateway';
 import { StripePaymentGateway } from '../shared/stripe-gateway';
 import { createEventProcessor } from './create-event-processor';
 
@@ -12,6 +13,7 @@ export const handler = createEventProcessor({
   idempotencyTableName: requiredEnv('IDEMPOTENCY_TABLE_NAME'),
   stripe: new StripePaymentGateway(),
   journal: journalFromEnv(dynamoDb),
+  subscriptions: { tableName: requiredEnv('SUBSCRIPTIONS_TABLE_NAME'), billing: new StripeBillingGateway() },
   requeue: { sqs: sqsClient(), queueUrl: requiredEnv('EVENTS_QUEUE_URL') },
   eventIdempotencyTtlSeconds: positiveIntEnv('STRIPE_EVENT_IDEMPOTENCY_TTL_SECONDS', 7 * 86_400),
 });

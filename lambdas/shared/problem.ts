@@ -111,6 +111,30 @@ export const problemTypes = {
     when: 'The function crashed, answered malformed (502) or did not answer in time (504). The outcome is unknown; the idempotency key is released or expires with the function\'s deadline.',
     clientAction: 'Retry after `Retry-After` seconds with the same Idempotency-Key and the same body: the retry either finishes the first attempt or replays its result.',
   },
+  alreadySubscribed: {
+    status: 409,
+    title: 'The user already holds a live subscription to this product',
+    when: 'POST /v1/subscriptions by a user whose subscription to this product is active, trialing, past_due or unpaid; `subscriptionId` names it. Stored and replayed for this key.',
+    clientAction: 'Show the existing subscription (`GET /v1/subscriptions`) or send the customer to the billing portal; do not retry.',
+  },
+  subscriptionCheckoutInProgress: {
+    status: 409,
+    title: 'Another request is opening this subscription checkout; retry shortly',
+    when: 'Another tab or device of the same user is opening the checkout for this product right now (whatever its Idempotency-Key).',
+    clientAction: 'Wait `Retry-After` seconds and retry: the answer will be that same checkout (200).',
+  },
+  subscriptionNotActive: {
+    status: 409,
+    title: 'The subscription is not active, so it cannot be canceled',
+    when: 'Cancel of a subscription whose checkout is still open or expired, or that has ended.',
+    clientAction: 'Read the subscription (`GET /v1/subscriptions`); nothing to cancel.',
+  },
+  priceNotRecurring: {
+    status: 422,
+    title: 'The price is not an active recurring Stripe Price',
+    when: 'POST /v1/subscriptions with a Price that is one-time, inactive or unknown at Stripe. Stored and replayed for this key.',
+    clientAction: 'Use a recurring Price id (and a new Idempotency-Key).',
+  },
   idempotencyKeyReused: {
     status: 422,
     title: 'This Idempotency-Key was already used with a different request body',

@@ -46,7 +46,7 @@ export class StripeIdempotencyMismatchError extends Error {
 }
 
 /** Stripe's definitive answers become PaymentRejectedError; everything uncertain is "unavailable". */
-function translateStripeError(error: unknown): never {
+export function translateStripeError(error: unknown): never {
   if (error instanceof Stripe.errors.StripeError) {
     // Never shown to the client: its message names our internal key, and it is our bug, not theirs.
     if (error instanceof Stripe.errors.StripeIdempotencyError) throw new StripeIdempotencyMismatchError({ cause: error });
@@ -62,7 +62,7 @@ function translateStripeError(error: unknown): never {
 const isMissing = (error: unknown) => error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'resource_missing';
 
 /** Reads that answer "not there" as undefined and everything uncertain as unavailable. */
-async function retrieve<T>(read: () => Promise<T>): Promise<T | undefined> {
+export async function retrieve<T>(read: () => Promise<T>): Promise<T | undefined> {
   try {
     return await read();
   } catch (error) {

@@ -9,6 +9,7 @@ import { EmulatorClock } from './clock';
 import { disputeRoutes, refundBlockedByDispute } from './disputes';
 import { decodeStripeForm, type FormValue } from './form-encoding';
 import { paymentLinkRoutes } from './payment-links';
+import { billing as billingModule, BillingState, recurringPriceFields } from './billing';
 import * as build from './stripe-objects';
 import { stripeId, type Metadata, type StripeObject } from './stripe-objects';
 import { WebhookDelivery, type WebhookEndpoint } from './webhook-delivery';
@@ -92,6 +93,8 @@ export class EmulatorState {
   /** How many create requests actually executed, per path: what a duplicate must not raise. */
   readonly executedCreates = new Map<string, number>();
   readonly webhookEndpoints = new WebhookEndpointRegistry();
+  /** Customers, subscriptions, invoices, portal sessions (billing.ts). */
+  readonly billing = new BillingState();
 }
 
 /** Stripe compares the parameters of a replayed request; key order does not matter. */
@@ -198,8 +201,11 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
 
   const sessionCreate = (request: ApiRequest) => {
     const { params } = request;
-    if (required(params, 'mode') !== 'payment') throw invalid('The emulator supports only mode=payment.', 'mode');
+    const mode = required(params, 'mode');
+    if (mode === 'subscription') return billing.openSubscriptionSession(request);
+    if (mode !== 'payment') throw invalid('The emulator supports mode=payment and mode=subscription.', 'mode');
     const lineItems = priceLineItems(params.line_items);
+    billing.assertOneTime(lineItems);
     countCreate('/v1/checkout/sessions');
     return openSession({
       lineItems,
@@ -216,6 +222,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
   const sessionComplete = (request: ApiRequest, sessionId: string) => {
     const session = get(state.sessions, 'checkout.session', sessionId);
     if (session.status !== 'open') throw invalid(`This Checkout Session is ${session.status}.`, undefined, 'checkout_session_not_open');
+    if (session.mode === 'subscription') return billing.completeSubscriptionSession(request, session);
     const unpaid = str(request.params.payment_status) === 'unpaid'; // an async method, e.g. a bank debit
     const metadata = state.sessionIntentMetadata.get(sessionId) ?? {};
     const amount = session.amount_total as number;
@@ -369,6 +376,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
       productId = created.id;
     }
     const created = build.price({ currency, unitAmount, productId, metadata: metadataOf(params.metadata), nickname: str(params.nickname) ?? null, created: request.now });
+    Object.assign(created, recurringPriceFields(params.recurring));
     state.prices.set(created.id, created);
     return created;
   };
@@ -446,6 +454,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
   };
 
   const context: EmulatorContext = { state, clock, baseUrl: () => baseUrl, emit, get, list, chargeOfIntent, priceLineItems, openSession };
+  const billing = billingModule(context);
 
   const routes: Route[] = [
     { method: 'POST', pattern: /^\/v1\/products$/, handle: (r) => { const p = build.product(required(r.params, 'name'), metadataOf(r.params.metadata), r.now); state.products.set(p.id, p); return p; } },
@@ -472,6 +481,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     { method: 'GET', pattern: /^\/v1\/events\/([^/]+)$/, handle: (_, m) => withDeliveryState([eventById(m[1])])[0] },
     ...disputeRoutes(context),
     ...paymentLinkRoutes(context),
+    ...billing.routes,
     { method: 'POST', pattern: /^\/v1\/test_helpers\/checkout\/sessions\/([^/]+)\/complete$/, handle: (r, m) => sessionComplete(r, m[1]) },
     { method: 'POST', pattern: /^\/v1\/test_helpers\/checkout\/sessions\/([^/]+)\/async_payment$/, handle: (r, m) => sessionAsyncPayment(r, m[1]) },
     { method: 'POST', pattern: /^\/v1\/test_helpers\/refunds\/next_pending$/, handle: refundArmPending },

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import Stripe from 'stripe';
 import { reconcile } from '../../bin/reconcile';
 import { sqsClientFor } from '../../bin/dlq';
-import { HANDLED_EVENT_TYPES } from '../../lambdas/domain/stripe-events';
+import { SUBSCRIBED_EVENT_TYPES } from '../../lambdas/domain/stripe-events';
 import { LOCAL_TABLE_NAMES } from '../../local/dynamodb';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { apiClient, eventually } from '../support/http-client';
@@ -66,7 +66,7 @@ const driftOf = async (since: Date, orderIds: string[]) =>
   (await reconcile({ stripe, dynamoDb: stack.dynamoDb.client, ordersTableName: LOCAL_TABLE_NAMES.orders, since, until: new Date(Date.now() + 60_000) })).drift.filter(
     (d) => orderIds.includes(d.orderId),
   );
-const handled = (type: unknown) => (HANDLED_EVENT_TYPES as readonly string[]).includes(type as string);
+const handled = (type: unknown) => (SUBSCRIBED_EVENT_TYPES as readonly string[]).includes(type as string);
 
 it('backfill: events a disabled endpoint never delivered are enqueued once, every order then equals Stripe, a second run enqueues nothing', async () => {
   const start = new Date(Date.now() - 2000);

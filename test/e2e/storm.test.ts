@@ -8,6 +8,8 @@ it('absorbs ~500 webhooks with 30% duplicates, 20% reordered and 5% poison: ever
   expect(report.mismatches).toBe(0);
   expect(report.foreignSessionsNamingOrders).toBeGreaterThan(0);
   expect(report.anomaliesMissed).toBe(0);
+  expect(report.subscriptions).toBeGreaterThan(0);
+  expect(report.subscriptionMismatches).toBe(0);
   expect(report.poison).toBeGreaterThan(0);
   expect(report.inDeadLetterQueue).toBe(report.poison);
   expect(report.unexpectedInDeadLetterQueue).toBe(0);

@@ -41,6 +41,20 @@ describe('tables', () => {
     });
   });
 
+  it('subscriptions table: key pk, indexes by owner and by Stripe subscription, retained', () => {
+    template.hasResource('AWS::DynamoDB::Table', {
+      Properties: Match.objectLike({
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        GlobalSecondaryIndexes: [
+          Match.objectLike({ IndexName: 'byOwner', KeySchema: [{ AttributeName: 'ownerKey', KeyType: 'HASH' }] }),
+          Match.objectLike({ IndexName: 'byStripeSubscription', KeySchema: [{ AttributeName: 'stripeSubscriptionId', KeyType: 'HASH' }] }),
+        ],
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      }),
+      DeletionPolicy: 'Retain',
+    });
+  });
+
   it('orders table: key orderId, index by payment intent, retained', () => {
     template.hasResource('AWS::DynamoDB::Table', {
       Properties: Match.objectLike({
@@ -261,10 +275,11 @@ describe('least privilege', () => {
     ['checkout', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', ...SECRET, ...XRAY, ...LOGS]],
     ['orders', ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', ...XRAY, ...LOGS]],
     ['refunds', [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', ...SECRET, ...XRAY, ...LOGS]],
+    ['subscriptions', [...IDEMPOTENCY, ...IDEMPOTENCY, ...IDEMPOTENCY, 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', ...SECRET, ...XRAY, ...LOGS]],
     ['webhooks', ['sqs:SendMessage', ...SECRET, ...XRAY, ...LOGS]],
     [
       'events',
-      [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:PutItem', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:SendMessage', ...SECRET, ...XRAY, ...LOGS],
+      [...IDEMPOTENCY, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:SendMessage', ...SECRET, ...XRAY, ...LOGS],
     ],
     ['recovery', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Scan', ...SECRET, ...XRAY, ...LOGS]],
   ] as const)('%s gets exactly the actions it uses', (fn, expected) => {

@@ -2,7 +2,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, S
 import type { SQSEvent } from 'aws-lambda';
 import { backfill } from '../../bin/events';
 import { createEventProcessor } from '../../lambdas/events/create-event-processor';
-import { HANDLED_EVENT_TYPES } from '../../lambdas/domain/stripe-events';
+import { SUBSCRIBED_EVENT_TYPES } from '../../lambdas/domain/stripe-events';
 import { DynamoDbJournal } from '../../lambdas/shared/journal-store';
 import { LOCAL_CREDENTIALS } from '../../local/dynamodb';
 import { lambdaContext } from '../../local/lambda-context';
@@ -39,7 +39,7 @@ it('enqueues each missed event once, leaves in-flight ones alone, and nothing on
     const order = await checkoutOrder(h, 1000 + i);
     await h.stripe.rawRequest('POST', `/v1/test_helpers/checkout/sessions/${order.checkoutSessionId}/complete`, {});
   }
-  const handled = h.emulator.state.events.filter((e) => (HANDLED_EVENT_TYPES as readonly string[]).includes(e.type as string));
+  const handled = h.emulator.state.events.filter((e) => (SUBSCRIBED_EVENT_TYPES as readonly string[]).includes(e.type as string));
   expect(handled).toHaveLength(3); // charge.succeeded and payment_intent.succeeded are not listed
 
   expect((await run({ dryRun: true })).missing).toHaveLength(3);

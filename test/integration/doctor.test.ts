@@ -12,7 +12,7 @@ import { ListSubscriptionsByTopicCommand, SNSClient, type Subscription } from '@
 import { mockClient } from 'aws-sdk-client-mock';
 import Stripe from 'stripe';
 import { formatChecks, main, runDoctor, type Check } from '../../bin/doctor';
-import { HANDLED_EVENT_TYPES } from '../../lambdas/domain/stripe-events';
+import { SUBSCRIBED_EVENT_TYPES } from '../../lambdas/domain/stripe-events';
 import { startStripeEmulator, type StripeEmulator } from '../../local/stripe-emulator/server';
 import { stripeClientFor } from '../support/harness';
 
@@ -55,7 +55,7 @@ afterEach(async () => {
 });
 
 const goodEndpoint = (overrides: Partial<Stripe.WebhookEndpointCreateParams> = {}) =>
-  stripe.webhookEndpoints.create({ url: WEBHOOK_URL, enabled_events: [...HANDLED_EVENT_TYPES], api_version: Stripe.API_VERSION as Stripe.WebhookEndpointCreateParams.ApiVersion, ...overrides });
+  stripe.webhookEndpoints.create({ url: WEBHOOK_URL, enabled_events: [...SUBSCRIBED_EVENT_TYPES], api_version: Stripe.API_VERSION as Stripe.WebhookEndpointCreateParams.ApiVersion, ...overrides });
 
 async function doctor(account: FakeAccount, stage = 'dev') {
   const cloudFormation = new CloudFormationClient({ region: 'eu-west-1' });
@@ -164,7 +164,7 @@ describe('the Stripe webhook endpoint', () => {
     await goodEndpoint({ url: 'https://other.example.com/v1/webhooks/stripe' });
     const [check] = (await doctor(healthy())).named('Stripe webhook endpoint');
     expect(check).toMatchObject({ status: 'fail', detail: `no endpoint for ${WEBHOOK_URL}` });
-    for (const type of HANDLED_EVENT_TYPES) expect(check.fix).toContain(type);
+    for (const type of SUBSCRIBED_EVENT_TYPES) expect(check.fix).toContain(type);
   });
 
   it('fails a disabled endpoint, and passes it again once re-enabled', async () => {
@@ -176,8 +176,8 @@ describe('the Stripe webhook endpoint', () => {
   });
 
   it.each([
-    ['a missing event', HANDLED_EVENT_TYPES.slice(1), `missing: ${HANDLED_EVENT_TYPES[0]}`],
-    ['an event we do not handle', [...HANDLED_EVENT_TYPES, 'customer.created'], 'not handled: customer.created'],
+    ['a missing event', SUBSCRIBED_EVENT_TYPES.slice(1), `missing: ${SUBSCRIBED_EVENT_TYPES[0]}`],
+    ['an event we do not handle', [...SUBSCRIBED_EVENT_TYPES, 'customer.created'], 'not handled: customer.created'],
     ['all events', ['*'], 'not handled: *'],
   ])('fails an endpoint subscribed with %s', async (_, events, detail) => {
     await goodEndpoint({ enabled_events: events as Stripe.WebhookEndpointCreateParams.EnabledEvent[] });
@@ -185,7 +185,7 @@ describe('the Stripe webhook endpoint', () => {
   });
 
   it("fails an endpoint on the account's default API version instead of the pinned one", async () => {
-    await stripe.webhookEndpoints.create({ url: WEBHOOK_URL, enabled_events: [...HANDLED_EVENT_TYPES] });
+    await stripe.webhookEndpoints.create({ url: WEBHOOK_URL, enabled_events: [...SUBSCRIBED_EVENT_TYPES] });
     expect((await doctor(healthy())).named('Stripe webhook endpoint')[0]).toMatchObject({ status: 'fail', detail: expect.stringContaining(`not ${Stripe.API_VERSION}`) });
   });
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import Stripe from 'stripe';
 import { README, START } from '../../bin/readme-events';
-import { HANDLED_EVENT_TYPES } from '../../lambdas/domain/stripe-events';
+import { SUBSCRIBED_EVENT_TYPES } from '../../lambdas/domain/stripe-events';
 import { startStripeEmulator, type StripeEmulator } from '../../local/stripe-emulator/server';
 import { stripeClientFor } from '../support/harness';
 
@@ -50,9 +50,9 @@ it('creates the endpoint Stripe-side exactly as doctor expects, and writes its s
   const { data } = await stripe.webhookEndpoints.list();
   expect(data).toHaveLength(1);
   expect(data[0]).toMatchObject({ url: WEBHOOK_URL, status: 'enabled', api_version: Stripe.API_VERSION });
-  expect([...data[0].enabled_events].sort()).toEqual([...HANDLED_EVENT_TYPES].sort());
+  expect([...data[0].enabled_events].sort()).toEqual([...SUBSCRIBED_EVENT_TYPES].sort());
   // The file holds the endpoint's own signing secret, shaped as the receiver reads it.
-  const [target] = emulator.state.webhookEndpoints.subscribedTo(HANDLED_EVENT_TYPES[0]);
+  const [target] = emulator.state.webhookEndpoints.subscribedTo(SUBSCRIBED_EVENT_TYPES[0]);
   expect(JSON.parse(readFileSync(path.join(dir, 'webhook-secret.json'), 'utf8'))).toEqual({ signingSecrets: [target.secret] });
   // The key went to the emulator through the file, as Basic auth.
   expect(readFileSync(path.join(dir, 'stripe-auth.conf'), 'utf8')).toBe('user = "sk_test_readme_walkthrough:"\n');

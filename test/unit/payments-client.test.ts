@@ -58,6 +58,8 @@ function fakeApi() {
       state.orders++;
       return { status: 201, body: { orderId: `ord_${state.orders}`, status: 'pending', checkoutSessionId: `cs_${state.orders}`, checkoutUrl: null } };
     }
+    if (sent.path === '/v1/subscriptions') return { status: 201, body: { subscriptionId: 'sbr_1', status: 'checkout_open', checkoutSessionId: 'cs_sub_1', checkoutUrl: null } };
+    if (sent.path.endsWith('/cancel')) return { status: 200, body: { subscriptionId: 'sbr_1', status: 'active', cancelAtPeriodEnd: true } };
     const { amount } = JSON.parse(sent.body!) as { amount: number };
     if (!state.paid) return problem(409, 'order-not-refundable');
     if (amount > state.refundable) return problem(422, 'refund-exceeds-balance');
@@ -180,6 +182,34 @@ describe('safe by default', () => {
     expect(new Set(api.keysSent()).size).toBe(2);
     // @ts-expect-error only operations that take an Idempotency-Key (in docs/openapi.yaml) have a lifecycle
     payments.isUnresolved('getOrder', '42');
+  });
+});
+
+describe('subscriptions', () => {
+  const plan = { price: 'price_1', successUrl: 'https://shop.example/ok', cancelUrl: 'https://shop.example/plans' };
+
+  it('retries a 409 subscription-checkout-in-progress with the same key, and gets the session', async () => {
+    const api = fakeApi();
+    api.faults.push(answer(problem(409, 'subscription-checkout-in-progress', { 'retry-after': '1' })));
+    const opened = await client(api).createSubscription(plan, { operationId: 'plan-pro' });
+    expect(opened.data).toMatchObject({ subscriptionId: 'sbr_1', status: 'checkout_open' });
+    expect(opened.attempts).toBe(2);
+    expect(new Set(api.keysSent()).size).toBe(1);
+  });
+
+  it('a 409 already-subscribed is definitive: thrown once, not retried', async () => {
+    const api = fakeApi();
+    api.faults.push(answer(problem(409, 'already-subscribed')));
+    const error = await rejection(client(api).createSubscription(plan, { operationId: 'plan-pro' }));
+    expect(error).toMatchObject({ problem: { type: 'urn:payments:problem:already-subscribed' } });
+    expect(api.state.sent).toHaveLength(1);
+  });
+
+  it('cancels with an Idempotency-Key and no body', async () => {
+    const api = fakeApi();
+    const canceled = await client(api).cancelSubscription('sbr_1', { operationId: 'cancel-sbr_1' });
+    expect(canceled.data).toMatchObject({ cancelAtPeriodEnd: true });
+    expect(api.state.sent[0]).toMatchObject({ method: 'POST', path: '/v1/subscriptions/sbr_1/cancel', body: undefined, key: expect.stringMatching(UUID_V4) });
   });
 });
 

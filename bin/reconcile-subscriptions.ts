@@ -1,0 +1,80 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type Stripe from 'stripe';
+import { isLive, type SubscriptionRecord } from '../lambdas/domain/subscription';
+import { subscriptionSnapshotOf } from '../lambdas/shared/stripe-billing-gateway';
+import { DynamoDbSubscriptionStore } from '../lambdas/shared/subscription-store';
+
+/**
+ * Subscriptions against Stripe, for bin/reconcile.ts: every record with a Stripe subscription
+ * compared field by field, every linked customer's subscriptions at Stripe (two live ones for one
+ * product is the incident this design exists to prevent), duplicate Customers for one user, and
+ * every anomaly the processor recorded.
+ */
+export type SubscriptionDrift =
+  | { kind: 'subscription_mismatch'; subscriptionId: string; stripeSubscriptionId: string; field: string; stripe: string; ours: string }
+  | { kind: 'subscription_missing_at_stripe'; subscriptionId: string; stripeSubscriptionId: string }
+  | { kind: 'stripe_subscription_without_record'; stripeSubscriptionId: string; customerId: string; product: string; status: string }
+  | { kind: 'duplicate_live_subscriptions'; customerId: string; product: string; stripeSubscriptionIds: string }
+  | { kind: 'duplicate_customers'; tenantId: string; userId: string; customerIds: string }
+  | { kind: 'subscription_anomaly'; subscriptionId: string; anomaly: string; stripeEventId: string; detail: string };
+
+export const SUBSCRIPTION_DRIFT_MEANING: Record<SubscriptionDrift['kind'], string> = {
+  subscription_mismatch: 'a subscription differs from Stripe\'s: an event not applied yet (or lost)',
+  subscription_missing_at_stripe: 'our record names a Stripe subscription Stripe does not have: investigate at once',
+  stripe_subscription_without_record: 'our customer has a subscription at Stripe that no record of ours holds (made outside the API, or a record write lost)',
+  duplicate_live_subscriptions: 'one customer holds two live subscriptions to one product at Stripe: the customer is billed twice',
+  duplicate_customers: 'Stripe has more than one Customer for one of our users',
+  subscription_anomaly: 'an event about our subscription contradicted it and was recorded, not applied',
+};
+
+export async function reconcileSubscriptions(deps: { stripe: Stripe; dynamoDb: DynamoDBClient; subscriptionsTableName: string }): Promise<{ drift: SubscriptionDrift[]; checked: number }> {
+  const items = await new DynamoDbSubscriptionStore(deps.dynamoDb, deps.subscriptionsTableName).scanAll();
+  const records = items.filter((i) => String(i.pk).startsWith('subscription#')) as unknown as SubscriptionRecord[];
+  const links = items.filter((i) => String(i.pk).startsWith('customer#')) as { tenantId: string; userId: string; stripeCustomerId: string }[];
+  const drift: SubscriptionDrift[] = [];
+  const recorded = new Set<string>();
+
+  for (const record of records) {
+    for (const a of record.anomalies ?? []) {
+      drift.push({ kind: 'subscription_anomaly', subscriptionId: record.subscriptionId, anomaly: a.kind, stripeEventId: a.stripeEventId ?? '-', detail: a.detail });
+    }
+    if (!record.stripeSubscriptionId) continue;
+    recorded.add(record.stripeSubscriptionId);
+    let stripeSide: Stripe.Subscription;
+    try {
+      stripeSide = await deps.stripe.subscriptions.retrieve(record.stripeSubscriptionId);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'resource_missing') throw error;
+      drift.push({ kind: 'subscription_missing_at_stripe', subscriptionId: record.subscriptionId, stripeSubscriptionId: record.stripeSubscriptionId });
+      continue;
+    }
+    const snapshot = subscriptionSnapshotOf(stripeSide);
+    const compared: [string, unknown, unknown][] = [
+      ['status', snapshot.status, record.status],
+      ['cancelAtPeriodEnd', snapshot.cancelAtPeriodEnd, record.cancelAtPeriodEnd],
+      ['currentPeriodEnd', snapshot.currentPeriodEnd, record.currentPeriodEnd],
+      ['price', snapshot.price, record.price],
+      ['quantity', snapshot.quantity, record.quantity],
+    ];
+    for (const [field, stripe, ours] of compared) {
+      if (stripe !== ours) drift.push({ kind: 'subscription_mismatch', subscriptionId: record.subscriptionId, stripeSubscriptionId: snapshot.id, field, stripe: String(stripe), ours: String(ours) });
+    }
+  }
+
+  for (const link of links) {
+    const found = await deps.stripe.customers.search({ query: `metadata['tenantId']:'${link.tenantId}' AND metadata['userId']:'${link.userId}'`, limit: 100 });
+    if (found.data.length > 1) drift.push({ kind: 'duplicate_customers', tenantId: link.tenantId, userId: link.userId, customerIds: found.data.map((c) => c.id).join(',') });
+    const liveByProduct = new Map<string, string[]>();
+    for await (const subscription of deps.stripe.subscriptions.list({ customer: link.stripeCustomerId, status: 'all', limit: 100 })) {
+      const snapshot = subscriptionSnapshotOf(subscription);
+      if (!recorded.has(snapshot.id)) {
+        drift.push({ kind: 'stripe_subscription_without_record', stripeSubscriptionId: snapshot.id, customerId: link.stripeCustomerId, product: snapshot.product, status: snapshot.status });
+      }
+      if (isLive(snapshot.status)) liveByProduct.set(snapshot.product, [...(liveByProduct.get(snapshot.product) ?? []), snapshot.id]);
+    }
+    for (const [product, ids] of liveByProduct) {
+      if (ids.length > 1) drift.push({ kind: 'duplicate_live_subscriptions', customerId: link.stripeCustomerId, product, stripeSubscriptionIds: ids.join(',') });
+    }
+  }
+  return { drift, checked: records.length };
+}

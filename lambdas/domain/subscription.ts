@@ -1,0 +1,180 @@
+/**
+ * Subscriptions as pure rules: no AWS, no Stripe imports. The store persists what a rule
+ * decides with one write conditional on the version the rule saw (as orders do, ledger.ts).
+ *
+ * Order independence: fetch-latest, not a lattice. A subscription's status is not monotonic
+ * (active → past_due → active, cancel_at_period_end set and unset, a new period every cycle),
+ * so no rank can tell an old snapshot from a new one, and event `created` seconds tie. Instead
+ * every event is only a notification: the processor fetches the subscription from Stripe and
+ * applies that snapshot (applySubscriptionSnapshot), then fetches again after its write and
+ * repeats while the two differ (subscription-events.ts). Whoever writes last has read Stripe
+ * after writing, so the record ends equal to Stripe whatever the delivery order, duplicates or
+ * concurrent processors; and any later change at Stripe emits another event.
+ *
+ * Ownership: a Stripe subscription applies to a record only when its customer is the Stripe
+ * Customer we created for that (tenant, user); a second Stripe subscription reaching a record
+ * that already has one is an anomaly, recorded, never merged.
+ */
+
+export type StripeSubscriptionStatus = 'incomplete' | 'incomplete_expired' | 'trialing' | 'active' | 'past_due' | 'canceled' | 'unpaid' | 'paused';
+/** Ours before Stripe has a subscription: a checkout is open, or it expired unpaid. */
+export type SubscriptionStatus = 'checkout_open' | 'checkout_expired' | StripeSubscriptionStatus;
+
+const STRIPE_STATUSES: readonly StripeSubscriptionStatus[] = ['incomplete', 'incomplete_expired', 'trialing', 'active', 'past_due', 'canceled', 'unpaid', 'paused'];
+export const isStripeSubscriptionStatus = (value: unknown): value is StripeSubscriptionStatus => STRIPE_STATUSES.includes(value as StripeSubscriptionStatus);
+
+/** Still billing, or still trying to: the user is subscribed (409 already-subscribed). */
+export const LIVE_STATUSES: readonly SubscriptionStatus[] = ['active', 'trialing', 'past_due', 'unpaid'];
+export const isLive = (status: SubscriptionStatus) => LIVE_STATUSES.includes(status);
+/**
+ * Whether the record keeps the (tenant, user, product) guard: an open checkout, a subscription
+ * whose first payment is under way (incomplete), a live one, or a paused one (it can resume).
+ */
+export const holdsGuard = (status: SubscriptionStatus) => status === 'checkout_open' || status === 'incomplete' || status === 'paused' || isLive(status);
+
+export interface SubscriptionAnomaly {
+  kind: string;
+  detail: string;
+  stripeEventId: string | null;
+  at: string;
+}
+
+export interface SubscriptionRecord {
+  /** Ours (`sbr_…`), known from the first answer, before Stripe has a subscription. */
+  subscriptionId: string;
+  tenantId: string;
+  userId: string;
+  product: string;
+  price: string;
+  quantity: number;
+  status: SubscriptionStatus;
+  stripeCustomerId: string;
+  checkoutSessionId: string;
+  checkoutUrl: string | null;
+  stripeSubscriptionId: string | null;
+  /** Epoch seconds, from Stripe's subscription item. */
+  currentPeriodEnd: number | null;
+  cancelAtPeriodEnd: boolean;
+  requestFingerprint: string;
+  anomalies: SubscriptionAnomaly[];
+  createdAt: string;
+  updatedAt: string;
+  version: number;
+}
+
+/** What a fetched Stripe Subscription says, in our terms. */
+export interface SubscriptionSnapshot {
+  id: string;
+  customerId: string;
+  status: StripeSubscriptionStatus;
+  price: string;
+  product: string;
+  quantity: number;
+  currentPeriodEnd: number | null;
+  cancelAtPeriodEnd: boolean;
+}
+
+/** What a subscription-mode Checkout Session says. */
+export interface CheckoutSnapshot {
+  id: string;
+  status: 'open' | 'complete' | 'expired';
+  customerId: string | null;
+  subscriptionId: string | null;
+}
+
+export type NewAnomaly = Omit<SubscriptionAnomaly, 'at' | 'stripeEventId'>;
+
+export type SubscriptionChange =
+  | { kind: 'applied'; record: SubscriptionRecord }
+  | { kind: 'stale'; reason: string }
+  | { kind: 'foreign'; reason: string }
+  | { kind: 'anomaly'; anomaly: NewAnomaly };
+
+const stale = (reason: string): SubscriptionChange => ({ kind: 'stale', reason });
+const anomaly = (kind: string, detail: string): SubscriptionChange => ({ kind: 'anomaly', anomaly: { kind, detail } });
+
+const SNAPSHOT_FIELDS = ['stripeSubscriptionId', 'status', 'price', 'quantity', 'currentPeriodEnd', 'cancelAtPeriodEnd'] as const;
+
+/** Stripe's current subscription, applied to the record it belongs to. */
+export function applySubscriptionSnapshot(record: SubscriptionRecord, snapshot: SubscriptionSnapshot): SubscriptionChange {
+  if (snapshot.customerId !== record.stripeCustomerId) {
+    return { kind: 'foreign', reason: `subscription ${snapshot.id} belongs to customer ${snapshot.customerId}, not ${record.stripeCustomerId}` };
+  }
+  if (record.stripeSubscriptionId !== null && record.stripeSubscriptionId !== snapshot.id) {
+    return anomaly('second_subscription', `Stripe subscription ${snapshot.id} also claims ${record.subscriptionId}, which is ${record.stripeSubscriptionId}`);
+  }
+  if (snapshot.product !== record.product) {
+    return anomaly('product_mismatch', `Stripe subscription ${snapshot.id} is for ${snapshot.product}, ${record.subscriptionId} for ${record.product}`);
+  }
+  const next: SubscriptionRecord = {
+    ...record,
+    stripeSubscriptionId: snapshot.id,
+    status: snapshot.status,
+    price: snapshot.price,
+    quantity: snapshot.quantity,
+    currentPeriodEnd: snapshot.currentPeriodEnd,
+    cancelAtPeriodEnd: snapshot.cancelAtPeriodEnd,
+  };
+  if (SNAPSHOT_FIELDS.every((field) => next[field] === record[field])) return stale('already equal to Stripe');
+  return { kind: 'applied', record: next };
+}
+
+/**
+ * The record's own Checkout Session: expiry frees the guard (`checkout_expired`); completion
+ * names the Stripe subscription (its state follows from the subscription snapshot).
+ */
+export function applyCheckoutSnapshot(record: SubscriptionRecord, session: CheckoutSnapshot): SubscriptionChange {
+  if (session.id !== record.checkoutSessionId) return { kind: 'foreign', reason: `session ${session.id} is not the checkout of ${record.subscriptionId}` };
+  if (session.customerId !== null && session.customerId !== record.stripeCustomerId) {
+    return anomaly('checkout_customer_mismatch', `session ${session.id} completed for ${session.customerId}, not ${record.stripeCustomerId}`);
+  }
+  if (session.status === 'expired') {
+    return record.status === 'checkout_open' ? { kind: 'applied', record: { ...record, status: 'checkout_expired', checkoutUrl: null } } : stale(`already ${record.status}`);
+  }
+  if (session.status === 'complete' && session.subscriptionId) {
+    if (record.stripeSubscriptionId === session.subscriptionId) return stale('subscription already known');
+    if (record.stripeSubscriptionId !== null) {
+      return anomaly('second_subscription', `session ${session.id} created ${session.subscriptionId}, ${record.subscriptionId} is ${record.stripeSubscriptionId}`);
+    }
+    // Paid, but its subscription not fetched yet: `incomplete` keeps the guard and the record leaves checkout_open.
+    return { kind: 'applied', record: { ...record, stripeSubscriptionId: session.subscriptionId, status: record.status === 'checkout_open' ? 'incomplete' : record.status, checkoutUrl: null } };
+  }
+  return stale(`session is ${session.status}`);
+}
+
+/** Adds an anomaly once (same kind and detail). */
+export function recordSubscriptionAnomaly(record: SubscriptionRecord, entry: SubscriptionAnomaly): SubscriptionRecord {
+  if (record.anomalies.some((a) => a.kind === entry.kind && a.detail === entry.detail)) return record;
+  return { ...record, anomalies: [...record.anomalies, entry] };
+}
+
+export interface SubscriptionView {
+  subscriptionId: string;
+  status: SubscriptionStatus;
+  product: string;
+  price: string;
+  quantity: number;
+  currentPeriodEnd: string | null;
+  cancelAtPeriodEnd: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function subscriptionView(record: SubscriptionRecord): SubscriptionView {
+  return {
+    subscriptionId: record.subscriptionId,
+    status: record.status,
+    product: record.product,
+    price: record.price,
+    quantity: record.quantity,
+    currentPeriodEnd: record.currentPeriodEnd === null ? null : new Date(record.currentPeriodEnd * 1000).toISOString(),
+    cancelAtPeriodEnd: record.cancelAtPeriodEnd,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  };
+}
+
+/** The answer to POST /v1/subscriptions while a checkout is open. */
+export function openCheckoutView(record: SubscriptionRecord) {
+  return { subscriptionId: record.subscriptionId, status: 'checkout_open' as const, checkoutSessionId: record.checkoutSessionId, checkoutUrl: record.checkoutUrl };
+}

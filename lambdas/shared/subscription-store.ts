@@ -1,0 +1,168 @@
+import { ConditionalCheckFailedException, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { holdsGuard, recordSubscriptionAnomaly, type SubscriptionChange, type SubscriptionRecord } from '../domain/subscription';
+import type { SubscriptionGuard, SubscriptionStore } from '../domain/subscription-ports';
+import { subscriptionsTable } from '../../lib/tables';
+
+const MAX_WRITE_ATTEMPTS = 12;
+
+// NUL-free claims (request-identity.ts) and Stripe ids never contain '#', so keys never collide.
+export const keys = {
+  customer: (tenantId: string, userId: string) => `customer#${tenantId}#${userId}`,
+  guard: (tenantId: string, userId: string, product: string) => `guard#${tenantId}#${userId}#${product}`,
+  subscription: (subscriptionId: string) => `subscription#${subscriptionId}`,
+  anomaly: (stripeSubscriptionId: string) => `anomaly#${stripeSubscriptionId}`,
+  owner: (tenantId: string, userId: string) => `${tenantId}#${userId}`,
+};
+
+/**
+ * The subscriptions table (lib/tables.ts). Every write that decides something is conditional:
+ * the customer link and the guard on absence, records on their version, guard release on its
+ * holder. On a failed condition the item DynamoDB found (ALL_OLD) is the answer.
+ */
+export class DynamoDbSubscriptionStore implements SubscriptionStore {
+  private readonly documents: DynamoDBDocumentClient;
+
+  constructor(
+    dynamoDb: DynamoDBClient,
+    private readonly tableName: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.documents = DynamoDBDocumentClient.from(dynamoDb, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  private async get<T>(pk: string): Promise<T | undefined> {
+    const { Item } = await this.documents.send(new GetCommand({ TableName: this.tableName, Key: { pk }, ConsistentRead: true }));
+    return Item as T | undefined;
+  }
+
+  /** Puts the item unless one exists under its key; returns whichever is stored. */
+  private async putIfAbsent<T extends object>(pk: string, item: T): Promise<T> {
+    try {
+      await this.documents.send(new PutCommand({
+        TableName: this.tableName, Item: { pk, ...item }, ConditionExpression: 'attribute_not_exists(pk)', ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }));
+      return item;
+    } catch (error) {
+      const existing = itemOfFailedCondition<T>(error) ?? (await this.get<T>(pk));
+      if (!existing) throw error;
+      return existing;
+    }
+  }
+
+  async customerOf(tenantId: string, userId: string) {
+    return (await this.get<{ stripeCustomerId: string }>(keys.customer(tenantId, userId)))?.stripeCustomerId;
+  }
+
+  async linkCustomer(tenantId: string, userId: string, stripeCustomerId: string) {
+    const linked = await this.putIfAbsent(keys.customer(tenantId, userId), { tenantId, userId, stripeCustomerId, createdAt: this.now().toISOString() });
+    return linked.stripeCustomerId;
+  }
+
+  async takeGuard(guard: SubscriptionGuard) {
+    return strip(await this.putIfAbsent(keys.guard(guard.tenantId, guard.userId, guard.product), guard));
+  }
+
+  async releaseGuard(tenantId: string, userId: string, product: string, subscriptionId: string) {
+    try {
+      await this.documents.send(new DeleteCommand({
+        TableName: this.tableName, Key: { pk: keys.guard(tenantId, userId, product) },
+        ConditionExpression: 'subscriptionId = :holder', ExpressionAttributeValues: { ':holder': subscriptionId },
+      }));
+    } catch (error) {
+      // Gone already, or held by another subscription since: not ours to free.
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  async getSubscription(subscriptionId: string) {
+    const item = await this.get<SubscriptionRecord>(keys.subscription(subscriptionId));
+    return item && strip(item);
+  }
+
+  async createSubscription(record: SubscriptionRecord) {
+    return strip((await this.putIfAbsent(keys.subscription(record.subscriptionId), withIndexKeys(record))) as unknown as SubscriptionRecord);
+  }
+
+  async mutate(subscriptionId: string, decide: (record: SubscriptionRecord) => SubscriptionChange, stripeEventId: string | null): Promise<SubscriptionChange> {
+    let current = await this.getSubscription(subscriptionId);
+    for (let attempt = 1; ; attempt++) {
+      if (!current) return { kind: 'foreign', reason: `no subscription ${subscriptionId}` };
+      const change = decide(current);
+      if (change.kind === 'stale' || change.kind === 'foreign') return change;
+      const at = this.now().toISOString();
+      let next = change.kind === 'applied' ? change.record : recordSubscriptionAnomaly(current, { ...change.anomaly, stripeEventId, at });
+      if (next === current) return change; // the anomaly is already on the record
+      next = { ...next, version: current.version + 1, updatedAt: at };
+      try {
+        await this.documents.send(new PutCommand({
+          TableName: this.tableName, Item: { pk: keys.subscription(subscriptionId), ...withIndexKeys(next) },
+          ConditionExpression: 'version = :seen', ExpressionAttributeValues: { ':seen': current.version }, ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }));
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException) || attempt >= MAX_WRITE_ATTEMPTS) throw error;
+        const found = itemOfFailedCondition<SubscriptionRecord>(error);
+        current = found ? strip(found) : await this.getSubscription(subscriptionId);
+        continue;
+      }
+      if (holdsGuard(current.status) && !holdsGuard(next.status)) await this.releaseGuard(next.tenantId, next.userId, next.product, next.subscriptionId);
+      return change.kind === 'applied' ? { kind: 'applied', record: next } : change;
+    }
+  }
+
+  async listByOwner(tenantId: string, userId: string) {
+    const { Items } = await this.documents.send(new QueryCommand({
+      TableName: this.tableName, IndexName: subscriptionsTable.ownerIndex,
+      KeyConditionExpression: 'ownerKey = :owner', ExpressionAttributeValues: { ':owner': keys.owner(tenantId, userId) },
+    }));
+    // The index projects keys only: read each record (consistently) by its key.
+    const records = await Promise.all((Items ?? []).map((item) => this.get<SubscriptionRecord>(item.pk as string)));
+    return records.filter((r): r is SubscriptionRecord => r !== undefined).map(strip).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  async findByStripeSubscription(stripeSubscriptionId: string) {
+    const { Items } = await this.documents.send(new QueryCommand({
+      TableName: this.tableName, IndexName: subscriptionsTable.stripeSubscriptionIndex,
+      KeyConditionExpression: 'stripeSubscriptionId = :id', ExpressionAttributeValues: { ':id': stripeSubscriptionId },
+    }));
+    const pk = Items?.find((item) => String(item.pk).startsWith('subscription#'))?.pk as string | undefined;
+    return pk?.slice('subscription#'.length);
+  }
+
+  async recordForeignSubscription(entry: Parameters<SubscriptionStore['recordForeignSubscription']>[0]) {
+    await this.putIfAbsent(keys.anomaly(entry.stripeSubscriptionId), { ...entry, at: this.now().toISOString() });
+  }
+
+  /** Everything, for reconcile. */
+  async scanAll(): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.documents.send(new ScanCommand({ TableName: this.tableName, ExclusiveStartKey: start, ConsistentRead: true }));
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+}
+
+const withIndexKeys = (record: SubscriptionRecord) => ({
+  ...record,
+  ownerKey: keys.owner(record.tenantId, record.userId),
+  // An index key cannot be null: absent until Stripe has a subscription.
+  stripeSubscriptionId: record.stripeSubscriptionId ?? undefined,
+});
+
+function strip<T>(item: T): T {
+  const { pk: _pk, ownerKey: _owner, ...rest } = item as T & { pk?: string; ownerKey?: string };
+  const record = rest as Record<string, unknown>;
+  if ('subscriptionId' in record && 'status' in record && record.stripeSubscriptionId === undefined) record.stripeSubscriptionId = null;
+  return record as T;
+}
+
+function itemOfFailedCondition<T>(error: unknown): T | undefined {
+  if (!(error instanceof ConditionalCheckFailedException)) throw error;
+  const item = (error as ConditionalCheckFailedException & { Item?: Record<string, AttributeValue> }).Item;
+  return item ? (unmarshall(item) as T) : undefined;
+}

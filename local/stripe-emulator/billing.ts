@@ -1,0 +1,385 @@
+import {
+  integer, invalid, metadataOf, missing, objectParam, oneOf, required, str,
+  type ApiRequest, type EmulatorContext, type PricedLineItems, type Route,
+} from './api';
+import type { FormValue } from './form-encoding';
+import { stripeId, type Metadata, type StripeObject } from './stripe-objects';
+
+/**
+ * Billing as Stripe runs it for a Checkout-first integration: Customers (searchable by metadata),
+ * recurring Prices, subscription-mode Checkout Sessions whose completion creates the Customer
+ * (if none was given), the Subscription and its first paid Invoice, renewals and failed renewals,
+ * cancellation at period end, and Customer Portal sessions.
+ *
+ * Shapes follow API versions ≥ 2025-03-31: the billing period lives on the subscription items
+ * (`items.data[].current_period_start|end`), and an invoice names its subscription under
+ * `parent.subscription_details.subscription`, not at the top level.
+ *
+ * Events come as Stripe sends them: several per action, in one second, the subscription
+ * created `incomplete` and updated to `active` once its first invoice is paid, so a consumer
+ * that trusts arrival order or `created` regresses.
+ */
+export class BillingState {
+  readonly customers = new Map<string, StripeObject>();
+  readonly subscriptions = new Map<string, StripeObject>();
+  readonly invoices = new Map<string, StripeObject>();
+  readonly portalSessions = new Map<string, StripeObject>();
+  /** subscription_data[metadata] of each subscription-mode session, given to the subscription it creates. */
+  readonly sessionSubscriptionMetadata = new Map<string, Metadata>();
+  /** Line items of each subscription-mode session. */
+  readonly sessionLineItems = new Map<string, PricedLineItems>();
+  /**
+   * Stripe's search is eventually consistent ("searchable in less than a minute", up to an hour
+   * in outages): a Customer shows up in `/v1/customers/search` only this long (emulator clock)
+   * after it was created or updated. Set with /v1/test_helpers/search/lag. @default 0
+   */
+  searchLagSeconds = 0;
+}
+
+const INTERVAL_SECONDS = { day: 86_400, week: 7 * 86_400, month: 30 * 86_400, year: 365 * 86_400 } as const;
+type Interval = keyof typeof INTERVAL_SECONDS;
+/** Statuses in which a subscription still bills (or tries to). */
+const LIVE = ['active', 'trialing', 'past_due', 'unpaid'];
+
+/** `recurring[interval]` (and `interval_count`) of POST /v1/prices, as the price's `recurring`/`type` fields. */
+export function recurringPriceFields(value: FormValue | undefined): { recurring: Record<string, unknown>; type: 'recurring' } | undefined {
+  if (value === undefined) return undefined;
+  const recurring = objectParam(value);
+  if (!recurring) throw invalid('Invalid recurring', 'recurring');
+  const interval = oneOf(recurring, 'interval', Object.keys(INTERVAL_SECONDS) as Interval[]);
+  const intervalCount = integer(str(recurring.interval_count) ?? '1', 'recurring[interval_count]', 1);
+  return {
+    type: 'recurring',
+    recurring: { interval, interval_count: intervalCount, meter: null, trial_period_days: null, usage_type: 'licensed' },
+  };
+}
+
+export interface Billing {
+  readonly routes: Route[];
+  /** POST /v1/checkout/sessions with mode=subscription. */
+  openSubscriptionSession(request: ApiRequest): StripeObject;
+  /** The "customer pays" helper for a subscription-mode session. */
+  completeSubscriptionSession(request: ApiRequest, session: StripeObject): StripeObject;
+  /** mode=payment refuses recurring prices, as Stripe does. */
+  assertOneTime(lineItems: PricedLineItems): void;
+}
+
+export function billing(ctx: EmulatorContext): Billing {
+  const { state } = ctx;
+  const b = state.billing;
+  const priceOf = (id: string) => ctx.get(state.prices, 'price', id);
+
+  const assertOneTime = (lineItems: PricedLineItems) => {
+    if (lineItems.items.some((item) => priceOf(item.price).type === 'recurring')) {
+      throw invalid('You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.', 'line_items');
+    }
+  };
+
+  // ------------------------------------------------------------------------------------------
+  // Customers
+
+  const newCustomer = (params: { email: string | null; name: string | null; metadata: Metadata }, request: ApiRequest) => {
+    const customer: StripeObject = {
+      id: stripeId('cus', 14), object: 'customer', address: null, balance: 0, created: request.now, currency: null,
+      default_source: null, delinquent: false, description: null, discount: null, email: params.email,
+      invoice_prefix: stripeId('x', 8).slice(2).toUpperCase(), invoice_settings: { custom_fields: null, default_payment_method: null, footer: null, rendering_options: null },
+      livemode: false, metadata: params.metadata, name: params.name, phone: null, preferred_locales: [], shipping: null, tax_exempt: 'none', test_clock: null,
+    };
+    b.customers.set(customer.id, customer);
+    state.executedCreates.set('/v1/customers', (state.executedCreates.get('/v1/customers') ?? 0) + 1);
+    ctx.emit('customer.created', customer, request);
+    return customer;
+  };
+
+  const customerCreate = (request: ApiRequest) =>
+    newCustomer({ email: str(request.params.email) ?? null, name: str(request.params.name) ?? null, metadata: metadataOf(request.params.metadata) }, request);
+
+  const liveCustomer = (id: string, param?: string) => {
+    const customer = b.customers.get(id);
+    if (!customer || customer.deleted) throw missing('customer', id, param);
+    return customer;
+  };
+
+  /**
+   * GET /v1/customers/search: the subset of Stripe's query language this backend uses,
+   * `metadata['key']:'value'` and `email:'value'` clauses joined by AND, over Customers at least
+   * `searchLagSeconds` old (Stripe's index lags behind writes).
+   */
+  const customerSearch = (request: ApiRequest) => {
+    const query = request.query.get('query');
+    if (!query) throw invalid('Missing required param: query.', 'query', 'parameter_missing');
+    const clauses = query.split(/\s+AND\s+/).map((clause) => {
+      const match = /^(?:metadata\['([^']+)'\]|(email)):'([^']*)'$/.exec(clause.trim());
+      if (!match) throw invalid(`Invalid search query: ${clause}. The emulator supports metadata['key']:'value' and email:'value' joined by AND.`, 'query');
+      return (c: StripeObject) => (match[2] ? c.email === match[3] : (c.metadata as Metadata)[match[1]] === match[3]);
+    });
+    const limit = integer(request.query.get('limit') ?? '10', 'limit', 1);
+    const indexedBefore = request.now - b.searchLagSeconds;
+    const found = [...b.customers.values()].filter((c) => !c.deleted && (c.created as number) <= indexedBefore && clauses.every((test) => test(c))).reverse();
+    return { object: 'search_result', data: found.slice(0, limit), has_more: found.length > limit, next_page: null, url: '/v1/customers/search' };
+  };
+
+  // ------------------------------------------------------------------------------------------
+  // Subscription Checkout
+
+  const openSubscriptionSession = (request: ApiRequest) => {
+    const { params } = request;
+    const lineItems = ctx.priceLineItems(params.line_items);
+    if (!lineItems.items.some((item) => priceOf(item.price).type === 'recurring')) {
+      throw invalid('You must provide at least one recurring price in `subscription` mode when using prices.', 'line_items');
+    }
+    const intervals = new Set(lineItems.items.map((item) => JSON.stringify(priceOf(item.price).recurring)));
+    if (intervals.size > 1) throw invalid('All prices on a subscription must have the same `recurring.interval` and `recurring.interval_count`.', 'line_items');
+    const customerId = str(params.customer);
+    if (customerId) liveCustomer(customerId, 'customer');
+    if (customerId && str(params.customer_email)) throw invalid('You may only specify one of these parameters: customer, customer_email.', 'customer_email');
+    state.executedCreates.set('/v1/checkout/sessions', (state.executedCreates.get('/v1/checkout/sessions') ?? 0) + 1);
+    const session = ctx.openSession({
+      lineItems,
+      successUrl: required(params, 'success_url'),
+      cancelUrl: str(params.cancel_url) ?? null,
+      clientReferenceId: str(params.client_reference_id) ?? null,
+      customerEmail: str(params.customer_email) ?? null,
+      metadata: metadataOf(params.metadata),
+      intentMetadata: {},
+    }, request);
+    Object.assign(session, { mode: 'subscription', customer: customerId ?? null, customer_creation: null, payment_method_collection: 'always' });
+    b.sessionSubscriptionMetadata.set(session.id, metadataOf(objectParam(params.subscription_data)?.metadata));
+    b.sessionLineItems.set(session.id, lineItems);
+    return session;
+  };
+
+  const periodSeconds = (subscription: StripeObject) => {
+    const recurring = priceOf(itemsOf(subscription)[0].price.id as string).recurring as { interval: Interval; interval_count: number };
+    return INTERVAL_SECONDS[recurring.interval] * recurring.interval_count;
+  };
+  const itemsOf = (subscription: StripeObject) =>
+    (subscription.items as { data: (StripeObject & { price: StripeObject; quantity: number; current_period_start: number; current_period_end: number })[] }).data;
+
+  const newInvoice = (subscription: StripeObject, billingReason: string, request: ApiRequest) => {
+    const items = itemsOf(subscription);
+    const amount = items.reduce((sum, item) => sum + (item.price.unit_amount as number) * item.quantity, 0);
+    const id = stripeId('in');
+    const invoice: StripeObject = {
+      id, object: 'invoice', account_country: 'DE', account_name: 'Local emulator', amount_due: amount, amount_paid: 0, amount_remaining: amount,
+      attempt_count: 0, attempted: false, auto_advance: true, billing_reason: billingReason, collection_method: 'charge_automatically',
+      created: request.now, currency: subscription.currency, customer: subscription.customer, hosted_invoice_url: `${ctx.baseUrl()}/i/${id}`,
+      lines: { object: 'list', data: items.map((item) => ({ id: stripeId('il'), object: 'line_item', amount: (item.price.unit_amount as number) * item.quantity, currency: subscription.currency, pricing: { price_details: { price: item.price.id, product: item.price.product }, type: 'price_details' }, quantity: item.quantity, period: { start: item.current_period_start, end: item.current_period_end } })), has_more: false, url: `/v1/invoices/${id}/lines` },
+      livemode: false, metadata: {}, next_payment_attempt: null, number: null,
+      parent: { quote_details: null, subscription_details: { metadata: subscription.metadata, subscription: subscription.id }, type: 'subscription_details' },
+      period_end: items[0].current_period_start, period_start: items[0].current_period_start, status: 'draft',
+      status_transitions: { finalized_at: null, marked_uncollectible_at: null, paid_at: null, voided_at: null }, subtotal: amount, total: amount,
+    };
+    b.invoices.set(id, invoice);
+    ctx.emit('invoice.created', invoice, request);
+    Object.assign(invoice, { status: 'open', number: `${String(invoice.customer).slice(4, 12).toUpperCase()}-${String(b.invoices.size).padStart(4, '0')}` });
+    (invoice.status_transitions as Record<string, unknown>).finalized_at = request.now;
+    ctx.emit('invoice.finalized', invoice, request);
+    subscription.latest_invoice = id;
+    return invoice;
+  };
+
+  const pay = (invoice: StripeObject, request: ApiRequest) => {
+    Object.assign(invoice, { status: 'paid', amount_paid: invoice.amount_due, amount_remaining: 0, attempted: true, attempt_count: (invoice.attempt_count as number) + 1, next_payment_attempt: null });
+    (invoice.status_transitions as Record<string, unknown>).paid_at = request.now;
+    ctx.emit('invoice.paid', invoice, request);
+    ctx.emit('invoice.payment_succeeded', invoice, request);
+  };
+
+  const completeSubscriptionSession = (request: ApiRequest, session: StripeObject) => {
+    const lineItems = b.sessionLineItems.get(session.id)!;
+    const customer = session.customer
+      ? liveCustomer(session.customer as string)
+      : newCustomer({ email: (session.customer_email as string | null) ?? null, name: null, metadata: {} }, request);
+    const subscriptionId = stripeId('sub');
+    const firstPrice = priceOf(lineItems.items[0].price);
+    const period = INTERVAL_SECONDS[(firstPrice.recurring as { interval: Interval }).interval] * (firstPrice.recurring as { interval_count: number }).interval_count;
+    const subscription: StripeObject = {
+      id: subscriptionId, object: 'subscription', application: null, billing_cycle_anchor: request.now, cancel_at: null, cancel_at_period_end: false,
+      canceled_at: null, cancellation_details: { comment: null, feedback: null, reason: null }, collection_method: 'charge_automatically',
+      created: request.now, currency: lineItems.currency, customer: customer.id, days_until_due: null, default_payment_method: stripeId('pm'),
+      description: null, discounts: [], ended_at: null,
+      items: {
+        object: 'list', has_more: false, url: `/v1/subscription_items?subscription=${subscriptionId}`,
+        data: lineItems.items.map((item) => ({
+          id: stripeId('si', 14), object: 'subscription_item', created: request.now, current_period_start: request.now, current_period_end: request.now + period,
+          metadata: {}, price: structuredClone(priceOf(item.price)), quantity: item.quantity, subscription: subscriptionId,
+        })),
+      },
+      latest_invoice: null, livemode: false, metadata: b.sessionSubscriptionMetadata.get(session.id) ?? {}, pending_update: null,
+      start_date: request.now, status: 'incomplete', trial_end: null, trial_start: null,
+    };
+    b.subscriptions.set(subscriptionId, subscription);
+    ctx.emit('customer.subscription.created', subscription, request);
+    const invoice = newInvoice(subscription, 'subscription_create', request);
+    pay(invoice, request);
+    subscription.status = 'active';
+    ctx.emit('customer.subscription.updated', subscription, request);
+    Object.assign(session, { status: 'complete', payment_status: 'paid', customer: customer.id, subscription: subscriptionId, invoice: invoice.id, url: null });
+    ctx.emit('checkout.session.completed', session, request);
+    return session;
+  };
+
+  // ------------------------------------------------------------------------------------------
+  // Subscriptions
+
+  const subscriptionOf = (id: string) => ctx.get(b.subscriptions, 'subscription', id);
+
+  /** POST /v1/subscriptions/{id}: `cancel_at_period_end`, `metadata`. */
+  const subscriptionUpdate = (request: ApiRequest, id: string) => {
+    const subscription = subscriptionOf(id);
+    if (subscription.status === 'canceled' || subscription.status === 'incomplete_expired') {
+      throw invalid(`A canceled subscription can only update its cancellation_details and metadata.`, undefined, 'subscription_canceled');
+    }
+    const { params } = request;
+    const previous: Record<string, unknown> = {};
+    const atPeriodEnd = str(params.cancel_at_period_end);
+    if (atPeriodEnd !== undefined) {
+      if (!['true', 'false'].includes(atPeriodEnd)) throw invalid('Invalid boolean: ' + atPeriodEnd, 'cancel_at_period_end');
+      const value = atPeriodEnd === 'true';
+      if (value !== subscription.cancel_at_period_end) {
+        previous.cancel_at_period_end = subscription.cancel_at_period_end;
+        previous.cancel_at = subscription.cancel_at;
+        Object.assign(subscription, {
+          cancel_at_period_end: value,
+          cancel_at: value ? itemsOf(subscription)[0].current_period_end : null,
+          canceled_at: value ? request.now : null,
+        });
+      }
+    }
+    if (params.metadata !== undefined) {
+      previous.metadata = subscription.metadata;
+      subscription.metadata = { ...(subscription.metadata as Metadata), ...metadataOf(params.metadata) };
+    }
+    if (Object.keys(previous).length > 0) emitUpdated(subscription, previous, request);
+    return subscription;
+  };
+
+  const emitUpdated = (subscription: StripeObject, previous: Record<string, unknown>, request: ApiRequest) => {
+    const event = { ...subscription };
+    ctx.emit('customer.subscription.updated', event, request);
+    // Stripe's `data.previous_attributes`: the recorded event gets it, the object does not.
+    const recorded = state.events[state.events.length - 1];
+    (recorded.data as Record<string, unknown>).previous_attributes = previous;
+  };
+
+  /** Ends a subscription now (DELETE /v1/subscriptions/{id}, or a renewal at a period end it was set to cancel at). */
+  const endNow = (subscription: StripeObject, request: ApiRequest) => {
+    Object.assign(subscription, { status: 'canceled', ended_at: request.now, canceled_at: subscription.canceled_at ?? request.now });
+    ctx.emit('customer.subscription.deleted', subscription, request);
+    return subscription;
+  };
+
+  const advancePeriod = (subscription: StripeObject) => {
+    const period = periodSeconds(subscription);
+    for (const item of itemsOf(subscription)) Object.assign(item, { current_period_start: item.current_period_end, current_period_end: item.current_period_end + period });
+  };
+
+  /**
+   * Test helper: the period ends and Stripe bills the next one. `outcome=paid` (default):
+   * `invoice.paid`, `customer.subscription.updated` (new period; `active` again if it was past_due).
+   * `outcome=failed`: `invoice.payment_failed`, `customer.subscription.updated` → `past_due`.
+   * A subscription set to cancel at period end is canceled instead (`customer.subscription.deleted`).
+   */
+  const renew = (request: ApiRequest, id: string) => {
+    const subscription = subscriptionOf(id);
+    if (!LIVE.includes(subscription.status as string)) throw invalid(`Subscription ${id} is ${String(subscription.status)}; only a live subscription renews.`);
+    const outcome = str(request.params.outcome) ?? 'paid';
+    if (!['paid', 'failed'].includes(outcome)) throw invalid('outcome must be paid or failed', 'outcome');
+    if (subscription.cancel_at_period_end) return endNow(subscription, request);
+    const previous = { status: subscription.status, items: structuredClone(subscription.items), latest_invoice: subscription.latest_invoice };
+    advancePeriod(subscription);
+    const invoice = newInvoice(subscription, 'subscription_cycle', request);
+    if (outcome === 'paid') {
+      pay(invoice, request);
+      subscription.status = 'active';
+    } else {
+      failPayment(invoice, request);
+      subscription.status = 'past_due';
+    }
+    emitUpdated(subscription, previous, request);
+    return subscription;
+  };
+
+  const failPayment = (invoice: StripeObject, request: ApiRequest) => {
+    Object.assign(invoice, { attempted: true, attempt_count: (invoice.attempt_count as number) + 1, next_payment_attempt: request.now + 3 * 86_400 });
+    ctx.emit('invoice.payment_failed', invoice, request);
+  };
+
+  /** Test helper: Stripe retries the open invoice of a past_due subscription. `outcome=paid|failed`; failed again → `unpaid`. */
+  const retryInvoice = (request: ApiRequest, id: string) => {
+    const invoice = ctx.get(b.invoices, 'invoice', id);
+    if (invoice.status !== 'open') throw invalid(`Invoice ${id} is ${String(invoice.status)}; only an open invoice is retried.`, undefined, 'invoice_not_open');
+    const subscription = subscriptionOf((invoice.parent as { subscription_details: { subscription: string } }).subscription_details.subscription);
+    const outcome = oneOf(request.params, 'outcome', ['paid', 'failed'] as const);
+    const previous = { status: subscription.status };
+    if (outcome === 'paid') {
+      pay(invoice, request);
+      subscription.status = 'active';
+    } else {
+      failPayment(invoice, request);
+      subscription.status = 'unpaid';
+    }
+    if (previous.status !== subscription.status) emitUpdated(subscription, previous, request);
+    return invoice;
+  };
+
+  const subscriptionList = (request: ApiRequest) => {
+    const { query } = request;
+    const status = query.get('status');
+    return ctx.list([...b.subscriptions.values()], request, (s) =>
+      (!query.get('customer') || s.customer === query.get('customer'))
+      && (!query.get('price') || itemsOf(s).some((item) => item.price.id === query.get('price')))
+      // Stripe lists all but canceled subscriptions unless status=all|canceled|….
+      && (status === 'all' || (status ? s.status === status : s.status !== 'canceled')));
+  };
+
+  const portalSessionCreate = (request: ApiRequest) => {
+    const customer = liveCustomer(required(request.params, 'customer'), 'customer');
+    const id = stripeId('bps');
+    const session: StripeObject = {
+      id, object: 'billing_portal.session', configuration: stripeId('bpc'), created: request.now, customer: customer.id, flow: null,
+      livemode: false, locale: null, on_behalf_of: null, return_url: str(request.params.return_url) ?? null, url: `${ctx.baseUrl()}/p/session/${id}`,
+    };
+    b.portalSessions.set(id, session);
+    return session;
+  };
+
+  const routes: Route[] = [
+    { method: 'POST', pattern: /^\/v1\/customers$/, handle: customerCreate },
+    { method: 'GET', pattern: /^\/v1\/customers\/search$/, handle: customerSearch },
+    {
+      method: 'GET', pattern: /^\/v1\/customers$/,
+      handle: (r) => ctx.list([...b.customers.values()], r, (c) => !c.deleted && (!r.query.get('email') || c.email === r.query.get('email'))),
+    },
+    { method: 'GET', pattern: /^\/v1\/customers\/([^/]+)$/, handle: (_, m) => liveCustomer(m[1]) },
+    { method: 'GET', pattern: /^\/v1\/subscriptions$/, handle: subscriptionList },
+    { method: 'GET', pattern: /^\/v1\/subscriptions\/([^/]+)$/, handle: (_, m) => subscriptionOf(m[1]) },
+    { method: 'POST', pattern: /^\/v1\/subscriptions\/([^/]+)$/, handle: (r, m) => subscriptionUpdate(r, m[1]) },
+    {
+      method: 'DELETE', pattern: /^\/v1\/subscriptions\/([^/]+)$/,
+      handle: (r, m) => {
+        const subscription = subscriptionOf(m[1]);
+        if (subscription.status === 'canceled') throw invalid(`No such subscription: '${m[1]}' is already canceled.`, undefined, 'subscription_canceled');
+        return endNow(subscription, r);
+      },
+    },
+    {
+      method: 'GET', pattern: /^\/v1\/invoices$/,
+      handle: (r) => ctx.list([...b.invoices.values()], r, (i) =>
+        (!r.query.get('customer') || i.customer === r.query.get('customer'))
+        && (!r.query.get('subscription') || (i.parent as { subscription_details: { subscription: string } }).subscription_details.subscription === r.query.get('subscription'))
+        && (!r.query.get('status') || i.status === r.query.get('status'))),
+    },
+    { method: 'GET', pattern: /^\/v1\/invoices\/([^/]+)$/, handle: (_, m) => ctx.get(b.invoices, 'invoice', m[1]) },
+    { method: 'POST', pattern: /^\/v1\/billing_portal\/sessions$/, handle: portalSessionCreate },
+    { method: 'POST', pattern: /^\/v1\/test_helpers\/subscriptions\/([^/]+)\/renew$/, handle: (r, m) => renew(r, m[1]) },
+    { method: 'POST', pattern: /^\/v1\/test_helpers\/invoices\/([^/]+)\/retry$/, handle: (r, m) => retryInvoice(r, m[1]) },
+    {
+      method: 'POST', pattern: /^\/v1\/test_helpers\/search\/lag$/,
+      handle: (r) => ({ object: 'test_helpers.search_lag', seconds: (b.searchLagSeconds = integer(required(r.params, 'seconds'), 'seconds', 0)) }),
+    },
+  ];
+
+  return { routes, openSubscriptionSession, completeSubscriptionSession, assertOneTime };
+}
