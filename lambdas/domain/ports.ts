@@ -56,7 +56,18 @@ export interface OrderLedgerStore {
   mutate(orderId: string, decide: (order: Order) => Change, stripeEventId: string | null): Promise<Change>;
 }
 
+/** What an Idempotency-Key was first used for: the same key may never name another order or body. */
+export interface RequestClaim {
+  orderId: string;
+  requestFingerprint: string;
+}
+
 export interface OrderStore extends OrderLedgerStore {
   /** Creates the order, or returns the one already stored under its id. */
   createOrder(order: Order): Promise<Order>;
+  /**
+   * Records, once and for ever, which order and body a refund request id stands for; returns the
+   * earlier claim when there is one (undefined when this call made it).
+   */
+  claimRequest(requestId: string, claim: RequestClaim): Promise<RequestClaim | undefined>;
 }

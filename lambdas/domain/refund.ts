@@ -62,6 +62,10 @@ export async function createRefund({ scope, payload, fingerprint }: IdempotentRe
   const order = await deps.orders.getOrder(payload.orderId);
   if (!order || order.tenantId !== scope.tenantId) return { kind: 'orderNotFound' };
   const refundId = derivedId('refund', scope);
+  // The reservation lives on one order, so it cannot see the same key used for another order:
+  // a claim per request id can (finding: one key refunding two orders after records expired).
+  const earlier = await deps.orders.claimRequest(refundId, { orderId: order.orderId, requestFingerprint: fingerprint });
+  if (earlier && (earlier.orderId !== order.orderId || earlier.requestFingerprint !== fingerprint)) return { kind: 'keyReused' };
   const existing = order.reservations[refundId];
   if (existing && existing.requestFingerprint !== fingerprint) return { kind: 'keyReused' };
   if (existing?.stripeRefundId) return { kind: 'created', order, reservation: existing };

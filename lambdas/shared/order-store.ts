@@ -4,7 +4,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { OrderNotFoundError, OrderNotReadyError } from '../domain/errors';
 import { recordAnomaly, withRecoveryDue, type Change } from '../domain/ledger';
 import type { Order } from '../domain/order';
-import type { OrderStore } from '../domain/ports';
+import type { OrderStore, RequestClaim } from '../domain/ports';
 import { ordersTable } from '../../lib/tables';
 
 /** Optimistic-concurrency retries before giving up (the caller's retry then starts afresh). */
@@ -43,6 +43,27 @@ export class DynamoDbOrderStore implements OrderStore {
       const existing = this.itemOfFailedCondition(error) ?? (await this.getOrder(order.orderId));
       if (!existing) throw error;
       return existing;
+    }
+  }
+
+  async claimRequest(requestId: string, claim: RequestClaim): Promise<RequestClaim | undefined> {
+    // Kept in the orders table under a key no order can have (`request#…`); no createdAt, tenant or
+    // recoveryDue, so reconcile, the recovery index and the views never take it for an order.
+    try {
+      await this.documents.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { orderId: `request#${requestId}`, forOrderId: claim.orderId, requestFingerprint: claim.requestFingerprint, claimedAt: this.now().toISOString() },
+          ConditionExpression: 'attribute_not_exists(orderId)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return undefined;
+    } catch (error) {
+      const item = (this.itemOfFailedCondition(error) as unknown as Record<string, string> | undefined) ??
+        ((await this.documents.send(new GetCommand({ TableName: this.tableName, Key: { orderId: `request#${requestId}` }, ConsistentRead: true }))).Item as Record<string, string> | undefined);
+      if (!item) throw error;
+      return { orderId: item.forOrderId, requestFingerprint: item.requestFingerprint };
     }
   }
 

@@ -114,6 +114,22 @@ describe('a key reused after our idempotency record expired', () => {
     expect(await stripeRefundsOf(order.paymentIntentId!)).toHaveLength(1);
   });
 
+  // Audit: the same key for another order, after the first answer was lost and our record deleted.
+  it('refuses the same key for another order with 422 before calling Stripe, and the original still completes', async () => {
+    const [a, b] = [await paidOrder(h, 1000), await paidOrder(h, 1000)];
+    const key = newKey();
+    expect((await losingEveryAnswer('/v1/refunds', () => postRefund(key, { orderId: a.orderId, amount: 300 }))).status).toBe(503);
+    await expireOurRecords();
+    const stripeCalls = h.emulator.state.requests.filter((r) => r.path === '/v1/refunds').length;
+    expect(await postRefund(key, { orderId: b.orderId, amount: 300 })).toMatchObject({ status: 422, body: { type: problemTypeUri('idempotencyKeyReused') } });
+    expect(h.emulator.state.requests.filter((r) => r.path === '/v1/refunds').length).toBe(stripeCalls);
+    expect(orderView((await store.getOrder(b.orderId))!)).toMatchObject({ amountRefundPending: 0, amountRefundable: 1000 });
+    pruneStripeKeys();
+    expect((await postRefund(key, { orderId: a.orderId, amount: 300 })).status).toBe(201);
+    expect(await stripeRefundsOf(a.paymentIntentId!)).toHaveLength(1);
+    expect(await stripeRefundsOf(b.paymentIntentId!)).toHaveLength(0);
+  });
+
   // Finding 6 (checkout): returned the old order and left a second open session naming it.
   it('refuses another checkout body with 422 and creates no second session', async () => {
     const price = await createPrice(h.stripe, 700);
