@@ -139,7 +139,7 @@ export interface SessionFact {
 
 export function applySessionFact(order: Order, fact: SessionFact): Change {
   if (fact.checkoutSessionId !== order.checkoutSessionId) {
-    return anomaly('foreign_session_names_order', `session ${fact.checkoutSessionId} is not this order's session ${order.checkoutSessionId}`);
+    return anomaly('session_not_the_orders', `session ${fact.checkoutSessionId} is not this order's session ${order.checkoutSessionId}`);
   }
   if (fact.tenantId !== order.tenantId) return anomaly('tenant_mismatch', `session metadata tenant ${fact.tenantId} is not the order's`);
   if (fact.amountTotal !== order.amountTotal || fact.currency !== order.currency) {

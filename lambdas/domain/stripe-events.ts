@@ -167,9 +167,13 @@ export async function applyStripeEvent(event: StripeEvent, deps: EventDeps): Pro
     if (!(HANDLED_EVENT_TYPES as readonly string[]).includes(event.type)) return { outcome: 'ignored' };
     // Both names are only hints: client_reference_id is customer-controlled on Payment Links.
     // applySessionFact accepts the session only if it is the one we created for the order.
-    const orderId = text(metadataOf(object).orderId) ?? text(object.client_reference_id);
+    const ourOrderId = text(metadataOf(object).orderId);
+    const orderId = ourOrderId ?? text(object.client_reference_id);
     const order = orderId ? await deps.orders.getOrder(orderId) : undefined;
     if (!order) return { outcome: 'foreign', reason: 'session names no order of ours' };
+    // A session without our metadata that merely names the order (a Payment Link's
+    // ?client_reference_id=) is not ours: counted as foreign, nothing written, nobody paged.
+    if (!ourOrderId && object.id !== order.checkoutSessionId) return { outcome: 'foreign', orderId: order.orderId, reason: 'a session we did not create names this order' };
     return settle(await deps.orders.mutate(order.orderId, (o) => applySessionFact(o, sessionFactOf(object, event.type)), event.id), order.orderId);
   }
   let decide: ((order: Parameters<typeof applyRefundFact>[0]) => Change) | undefined;

@@ -83,7 +83,7 @@ describe('orderView', () => {
       { disputeId: 'dp_lost', amount: 20, status: 'lost', created: 2 },
       { disputeId: 'dp_inquiry', amount: 30, status: 'warning_closed', created: 3 },
     ]),
-    anomalies: [{ kind: 'foreign_session_names_order', stripeEventId: 'evt_1', detail: 'x', at: '2026-11-23T10:00:00.000Z' }],
+    anomalies: [{ kind: 'session_not_the_orders', stripeEventId: 'evt_1', detail: 'x', at: '2026-11-23T10:00:00.000Z' }],
     recoveryDue: 'ord_x',
   });
 

@@ -184,16 +184,27 @@ describe('HANDLED_EVENT_TYPES', () => {
 });
 
 describe('applyStripeEvent on objects that are not ours', () => {
-  it('records a Payment Link session naming our order as an anomaly and leaves the order unpaid', async () => {
+  it('acknowledges a Payment Link session naming our order as foreign: no write, the order unpaid', async () => {
     const order = ourOrder();
     const orders = new MemoryOrders(order);
     const { reader } = stripeWith();
     const linkSession = { ...sessionOf(order), id: 'cs_test_payment_link', amount_total: 100, metadata: {}, payment_intent: 'pi_link' };
-    expect(await applyStripeEvent(event('checkout.session.completed', linkSession), { orders, stripe: reader })).toMatchObject({ outcome: 'anomaly', reason: 'foreign_session_names_order' });
+    expect(await applyStripeEvent(event('checkout.session.completed', linkSession), { orders, stripe: reader })).toMatchObject({ outcome: 'foreign' });
     const stored = orders.items.get(order.orderId)!;
-    expect(stored).toMatchObject({ paymentStatus: 'pending', amountTotal: AMOUNT });
+    expect(stored).toMatchObject({ paymentStatus: 'pending', amountTotal: AMOUNT, version: order.version });
     expect(stored.paymentIntentId).toBeUndefined();
-    expect(stored.anomalies).toEqual([expect.objectContaining({ kind: 'foreign_session_names_order', stripeEventId: 'evt_1' })]);
+    expect(stored.anomalies).toEqual([]);
+  });
+
+  it('records a session with our metadata that is not the order\'s own as an anomaly, never applied', async () => {
+    const order = ourOrder();
+    const orders = new MemoryOrders(order);
+    const { reader } = stripeWith();
+    const second = { ...sessionOf(order), id: 'cs_test_second_of_ours', payment_intent: 'pi_second' };
+    expect(await applyStripeEvent(event('checkout.session.completed', second), { orders, stripe: reader })).toMatchObject({ outcome: 'anomaly', reason: 'session_not_the_orders' });
+    const stored = orders.items.get(order.orderId)!;
+    expect(stored).toMatchObject({ paymentStatus: 'pending' });
+    expect(stored.anomalies).toEqual([expect.objectContaining({ kind: 'session_not_the_orders', stripeEventId: 'evt_1' })]);
   });
 
   it('acknowledges a session naming no order of ours as foreign, without a write', async () => {
