@@ -107,7 +107,12 @@ async function reserve(
         createdAt: present?.createdAt ?? now,
         updatedAt: now,
       });
-      if (outcome.kind === 'reserved') return applied(outcome.order);
+      if (outcome.kind === 'reserved') {
+        if (!present?.lastAttemptAt) return applied(outcome.order);
+        // Asked again after a release: an earlier attempt existed, so the send looks up first.
+        const again = { ...outcome.reservation, lastAttemptAt: present.lastAttemptAt };
+        return applied({ ...outcome.order, reservations: { ...outcome.order.reservations, [refundId]: again } });
+      }
       refusal = outcome;
       return { kind: 'stale', reason: outcome.kind };
     },
@@ -124,12 +129,16 @@ export async function sendReservedRefund(
   orderId: string,
   refundId: string,
   deps: RefundDeps,
-  options: { resolveOnly?: boolean } = {},
+  options: { resolveOnly?: boolean; minAgeMs?: number } = {},
 ): Promise<RefundOutcome> {
   let order = (await deps.orders.getOrder(orderId))!;
   let reservation = order.reservations[refundId];
   if (!reservation || !isOutstanding(reservation)) return settled(order, refundId);
   const seenAttemptAt = reservation.lastAttemptAt;
+  // The recovery function decided on an older read: an attempt made since may still be in flight
+  // at Stripe, and a look-up now could miss it and release a refund that is happening.
+  const since = Date.parse(seenAttemptAt ?? reservation.createdAt);
+  if (options.resolveOnly && options.minAgeMs !== undefined && deps.now().getTime() - since < options.minAgeMs) return settled(order, refundId);
   if (seenAttemptAt !== null || options.resolveOnly) {
     const found = await deps.gateway.findRefunds(order.paymentIntentId!, refundId);
     if (found.length > 0) {
@@ -175,6 +184,12 @@ export async function sendReservedRefund(
     );
   } catch (error) {
     if (!(error instanceof PaymentRejectedError)) throw error; // unknown outcome: keep the reservation
+    if (error.code === 'charge_disputed') {
+      // A chargeback our ledger has not heard of yet: the contract's 409, and the same request
+      // may be asked again once the dispute closes.
+      await deps.orders.mutate(orderId, (o) => releaseReservation(o, refundId, 'dispute_open', deps.now().toISOString()), null);
+      return { kind: 'disputeOpen' };
+    }
     await deps.orders.mutate(orderId, (o) => releaseReservation(o, refundId, STRIPE_REFUSED, deps.now().toISOString()), null);
     return { kind: 'rejected', message: error.message, code: error.code };
   }

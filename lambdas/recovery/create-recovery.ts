@@ -43,23 +43,27 @@ export function createRecovery(deps: RecoveryDeps) {
     const report: RecoveryReport = { ordersChecked: 0, sessionsSynced: 0, reservationsRecorded: 0, reservationsReleased: 0, stoppedEarly: false };
     const oldEnough = (iso: string) => now().getTime() - Date.parse(iso) >= graceMs;
     try {
+      const due = [];
       for (const orderId of await orders.ordersDueForRecovery()) {
         const order = await orders.getOrder(orderId);
-        if (!order) continue;
-        report.ordersChecked++;
-        if (order.paymentStatus === 'pending' && oldEnough(order.createdAt)) {
-          const session = await deps.gateway.retrieveCheckoutSession(order.checkoutSessionId);
-          if (session) {
-            const change = await orders.mutate(orderId, (o) => applySessionFact(o, sessionFactOf(session)), null);
-            if (change.kind === 'applied') report.sessionsSynced++;
-          }
-        }
+        if (order) due.push(order);
+      }
+      report.ordersChecked = due.length;
+      // Reservations first: held money matters more than abandoned carts when Stripe rate limits us.
+      for (const order of due) {
         for (const reservation of Object.values(order.reservations)) {
           if (!isOutstanding(reservation) || !oldEnough(reservation.lastAttemptAt ?? reservation.createdAt)) continue;
-          const { outcome } = await resolveReservation(orderId, reservation.refundId);
+          const { outcome } = await resolveReservation(order.orderId, reservation.refundId);
           if (outcome === 'recorded') report.reservationsRecorded++;
           if (outcome === 'released') report.reservationsReleased++;
         }
+      }
+      for (const order of due) {
+        if (order.paymentStatus !== 'pending' || !oldEnough(order.createdAt)) continue;
+        const session = await deps.gateway.retrieveCheckoutSession(order.checkoutSessionId);
+        if (!session) continue;
+        const change = await orders.mutate(order.orderId, (o) => applySessionFact(o, sessionFactOf(session)), null);
+        if (change.kind === 'applied') report.sessionsSynced++;
       }
     } catch (error) {
       if (!(error instanceof PaymentProviderUnavailableError)) throw error;
@@ -76,7 +80,7 @@ export function createRecovery(deps: RecoveryDeps) {
 
   async function resolveReservation(orderId: string, refundId: string): Promise<{ outcome: 'recorded' | 'released' | 'busy' }> {
     try {
-      const result = await sendReservedRefund(orderId, refundId, { gateway: deps.gateway, orders, now }, { resolveOnly: true });
+      const result = await sendReservedRefund(orderId, refundId, { gateway: deps.gateway, orders, now }, { resolveOnly: true, minAgeMs: graceMs });
       return { outcome: result.kind === 'created' ? 'recorded' : 'released' };
     } catch (error) {
       // Released as never executed, or another attempt holds it: either way nothing to record.

@@ -164,6 +164,39 @@ describe('a key reused after our idempotency record expired', () => {
 });
 
 describe('disputes', () => {
+  const deliverEventsOf = async (action: () => Promise<unknown>) => {
+    const before = h.emulator.state.events.length;
+    await action();
+    const processor = createEventProcessor({ ...deps(), stripe: h.gateway });
+    const { batchItemFailures } = await processor(sqsEvent(h.emulator.state.events.slice(before).map((e) => JSON.stringify(e))), lambdaContext('events'));
+    expect(batchItemFailures).toEqual([]);
+  };
+
+  it('answers 409 order-disputed when Stripe refuses with charge_disputed before the dispute event arrived, and holds nothing', async () => {
+    const order = await paidOrder(h, 1000);
+    await h.stripe.rawRequest('POST', `/v1/test_helpers/payment_intents/${order.paymentIntentId}/dispute`, {}); // its events not delivered
+    const refused = await postRefund(newKey(), { orderId: order.orderId, amount: 100 });
+    expect(refused).toMatchObject({ status: 409, body: { type: problemTypeUri('orderDisputed') } });
+    expect(await stripeRefundsOf(order.paymentIntentId!)).toHaveLength(0);
+    expect(orderView((await store.getOrder(order.orderId))!)).toMatchObject({ amountRefundPending: 0, amountRefundable: 1000 });
+  });
+
+  it('a lost dispute, learnt from its events, leaves nothing refundable; a won one gives the balance back', async () => {
+    const [lost, won] = [await paidOrder(h, 1000), await paidOrder(h, 1000)];
+    for (const [order, outcome] of [[lost, 'lost'], [won, 'won']] as const) {
+      let disputeId = '';
+      await deliverEventsOf(async () => {
+        disputeId = ((await h.stripe.rawRequest('POST', `/v1/test_helpers/payment_intents/${order.paymentIntentId}/dispute`, {})) as unknown as { id: string }).id;
+      });
+      await deliverEventsOf(() => h.stripe.rawRequest('POST', `/v1/test_helpers/disputes/${disputeId}/close`, { outcome }));
+    }
+    expect(orderView((await store.getOrder(lost.orderId))!)).toMatchObject({ amountRefundable: 0, disputes: [expect.objectContaining({ outcome: 'lost' })] });
+    expect(await postRefund(newKey(), { orderId: lost.orderId, amount: 100 })).toMatchObject({ status: 409, body: { type: problemTypeUri('orderNotRefundable') } });
+    expect(orderView((await store.getOrder(won.orderId))!)).toMatchObject({ amountRefundable: 1000, disputes: [expect.objectContaining({ outcome: 'won' })] });
+    expect((await postRefund(newKey(), { orderId: won.orderId, amount: 100 })).status).toBe(201);
+    expect(await stripeRefundsOf(lost.paymentIntentId!)).toHaveLength(0);
+  });
+
   // Finding 7: a refund of a disputed payment was accepted.
   it('refuses refunds while a dispute is open, before calling Stripe', async () => {
     const order = await paidOrder(h, 1000);

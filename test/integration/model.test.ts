@@ -53,6 +53,7 @@ type Step =
   | { kind: 'outsideRefund'; order: number; amount: number }
   | { kind: 'failRefund'; refund: number }
   | { kind: 'dispute'; order: number }
+  | { kind: 'closeDispute'; dispute: number; outcome: 'won' | 'lost' }
   | { kind: 'pruneStripeKeys' }
   | { kind: 'expireOurRecords' }
   | { kind: 'deliver'; count: number; duplicate: boolean; seed: number }
@@ -77,6 +78,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('outsideRefund' as const), order: index, amount: fc.integer({ min: 1, max: 800 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('failRefund' as const), refund: index }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('dispute' as const), order: index }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('closeDispute' as const), dispute: index, outcome: fc.constantFrom('won' as const, 'lost' as const) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('pruneStripeKeys' as const) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('expireOurRecords' as const) }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('deliver' as const), count: fc.integer({ min: 1, max: 6 }), duplicate: fc.boolean(), seed: fc.nat() }) },
@@ -176,6 +178,12 @@ async function run(world: World, s: Step) {
       if (intent && ![...h.emulator.state.disputes.values()].some((d) => d.payment_intent === intent)) await helper(`payment_intents/${intent}/dispute`);
       break;
     }
+    case 'closeDispute': {
+      const open = [...h.emulator.state.disputes.values()].filter((d) => d.status === 'needs_response' || d.status === 'under_review');
+      const dispute = open[s.dispute % Math.max(1, open.length)];
+      if (dispute) await helper(`disputes/${dispute.id}/close`, { outcome: s.outcome });
+      break;
+    }
     case 'pruneStripeKeys':
       h.emulator.state.idempotency.clear();
       break;
@@ -215,6 +223,8 @@ async function settle(world: World, seed: number) {
   throw new Error(`events still failing after settling: ${world.inbox.map((e) => e.type).join(', ')}`);
 }
 
+const refundedAtStripeTotal = (refunds: Stripe.Refund[]) => refunds.filter((r) => r.status !== 'failed' && r.status !== 'canceled').reduce((sum, r) => sum + r.amount, 0);
+
 /** Stripe's state for one of our orders: the oracle. */
 async function stripeView(order: Order) {
   const session = await h.stripe.checkout.sessions.retrieve(order.checkoutSessionId);
@@ -238,7 +248,9 @@ it(`after any interleaving, every order equals Stripe (${RUNS} seeded sequences)
         const { session, intent, refundsAtStripe, disputes } = await stripeView(order);
         const paidAtStripe = session.payment_status === 'paid';
         expect(order.paymentStatus).toBe(paidAtStripe ? 'paid' : session.status === 'expired' ? 'expired' : 'pending');
-        expect(view.paymentIntentId).toBe(paidAtStripe ? intent : view.paymentIntentId);
+        if (paidAtStripe) expect(view.paymentIntentId).toBe(intent);
+        const lostAtStripe = disputes.filter((d) => d.status === 'lost').reduce((sum, d) => sum + (d.amount as number), 0);
+        expect(view.amountRefundable).toBe(paidAtStripe ? Math.max(0, (session.amount_total ?? 0) - refundedAtStripeTotal(refundsAtStripe) - lostAtStripe) : 0);
         // The ledger holds exactly Stripe's refunds, with Stripe's amounts and statuses.
         const ledger = Object.values(order.refunds).map((r) => `${r.stripeRefundId}:${r.amount}:${r.status}`).sort();
         expect(ledger).toEqual(refundsAtStripe.map((r) => `${r.id}:${r.amount}:${r.status}`).sort());
@@ -264,6 +276,7 @@ it(`after any interleaving, every order equals Stripe (${RUNS} seeded sequences)
         [[{ kind: 'pay', order: 0, deliverNow: true }, { kind: 'apiRefund', order: 0, amount: 400, fault: 'error_500', retryLater: false }, { kind: 'outsideRefund', order: 0, amount: 600 }, { kind: 'recover' }], 2],
         [[{ kind: 'foreignSession', order: 0 }, { kind: 'deliver', count: 6, duplicate: true, seed: 3 }, { kind: 'pay', order: 0, deliverNow: false }], 3],
         [[{ kind: 'pay', order: 0, deliverNow: true }, { kind: 'outsideRefund', order: 0, amount: 500 }, { kind: 'failRefund', refund: 0 }, { kind: 'dispute', order: 0 }, { kind: 'apiRefund', order: 0, amount: 100, fault: 'none', retryLater: false }], 4],
+        [[{ kind: 'pay', order: 0, deliverNow: true }, { kind: 'dispute', order: 0 }, { kind: 'closeDispute', dispute: 0, outcome: 'lost' }, { kind: 'apiRefund', order: 0, amount: 100, fault: 'none', retryLater: false }], 5],
       ],
     },
   );
