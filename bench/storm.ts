@@ -15,7 +15,7 @@ import type { Order } from '../lambdas/domain/order';
 /**
  * Webhook storm: a population of orders and subscriptions and their real Stripe events (from the emulator),
  * delivered to the webhook route with duplicates, reordering and poison events, at high
- * concurrency. The final orders table is compared with an oracle computed from the event log;
+ * concurrency. Every order is then compared with Stripe's own state for it (the emulator);
  * every poison event must be in the DLQ, and nothing else.
  *
  *   npm run storm -- --events 10000 [--concurrency 32] [--seed 7]
