@@ -41,6 +41,14 @@ export function withGeneratedStep(readme: string): string {
 }
 
 if (require.main === module) {
+  // A generator: `--help` says what it writes; anything else is a usage error (exit 2), never a silent rewrite.
+  const args = process.argv.slice(2);
+  const usage = 'usage: npm run readme:events\n  Rewrites the webhook endpoint step of README.md (the event list and API version) from the code.\n  options: --help';
+  if (args.length > 0) {
+    const help = args.includes('--help') || args.includes('-h');
+    (help ? console.log : console.error)(help ? usage : `unknown option ${args[0]}\n${usage}`);
+    process.exit(help ? 0 : 2);
+  }
   writeFileSync(README, withGeneratedStep(readFileSync(README, 'utf8')));
   console.log(`README.md: webhook endpoint step regenerated (${SUBSCRIBED_EVENT_TYPES.length} event types, API version ${Stripe.API_VERSION})`);
 }

@@ -61,6 +61,14 @@ export function renderRequestValidators(specText = readFileSync(SPEC_PATH, 'utf8
 }
 
 if (require.main === module) {
+  // A generator: `--help` says what it writes; anything else is a usage error (exit 2), never a silent rewrite.
+  const args = process.argv.slice(2);
+  const usage = 'usage: npm run request-validators\n  Regenerates lambdas/domain/request-validators.generated.ts from the request schemas in docs/openapi.yaml.\n  options: --help';
+  if (args.length > 0) {
+    const help = args.includes('--help') || args.includes('-h');
+    (help ? console.log : console.error)(help ? usage : `unknown option ${args[0]}\n${usage}`);
+    process.exit(help ? 0 : 2);
+  }
   writeFileSync(GENERATED_PATH, renderRequestValidators());
   console.log(`wrote ${path.relative(process.cwd(), GENERATED_PATH)}`);
 }

@@ -61,3 +61,14 @@ it('tools that need the stack ask whether `npm start` is running, without the AW
     noStackTrace(stderr);
   }
 }, 90_000);
+
+/** The generators behind `npm run readme:events`, `request-validators` and `problem-docs`: never a silent rewrite. */
+it.each(['bin/readme-events.ts', 'bin/request-validators.ts', 'bin/problem-docs.ts'])('%s answers --help with its usage and a bad option with exit 2, writing nothing', async (file) => {
+  const help = await run(file, ['--help']);
+  expect(help.code).toBe(0);
+  expect(help.stdout).toMatch(/^usage: npm run [\w:-]+/);
+  const bad = await run(file, ['--no-such-option']);
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toMatch(/unknown option --no-such-option\nusage: /);
+  noStackTrace(bad.stderr);
+}, 60_000);
