@@ -27,17 +27,29 @@ export function decodeState(value: Json): unknown {
   return value;
 }
 
+const isCollection = (value: unknown) => value instanceof Map || value instanceof Set || Array.isArray(value);
+/** A state object grouping collections of its own (e.g. the Stripe emulator's `billing`). */
+const isGroup = (value: unknown): value is object => typeof value === 'object' && value !== null && !isCollection(value);
+
 /**
- * Every Map, Set and array field of a state object (its collections), except the transient ones.
- * Collections are what an emulator holds; other fields (clocks, handles) are rebuilt at start.
+ * Every Map, Set and array field of a state object (its collections), also inside the objects
+ * that group collections (`state.billing.customers`), except the transient ones. Collections are
+ * what an emulator holds; other fields (clocks, handles) are rebuilt at start.
  */
 export function collectionsOf(state: object, transient: readonly string[] = []): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(state).filter(([name, value]) => !transient.includes(name) && (value instanceof Map || value instanceof Set || Array.isArray(value))),
-  );
+  const kept: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(state)) {
+    if (transient.includes(name)) continue;
+    if (isCollection(value)) kept[name] = value;
+    else if (isGroup(value)) {
+      const inner = collectionsOf(value);
+      if (Object.keys(inner).length > 0) kept[name] = inner;
+    }
+  }
+  return kept;
 }
 
-/** Refills a state object's collections in place (they are often `readonly` fields). */
+/** Refills a state object's collections in place (they are often `readonly` fields), groups included. */
 export function restoreCollections(state: object, saved: Record<string, unknown>): void {
   const target = state as Record<string, unknown>;
   for (const [name, value] of Object.entries(saved)) {
@@ -50,6 +62,8 @@ export function restoreCollections(state: object, saved: Record<string, unknown>
       value.forEach((v) => current.add(v));
     } else if (Array.isArray(current) && Array.isArray(value)) {
       current.splice(0, current.length, ...value);
+    } else if (isGroup(current) && isGroup(value)) {
+      restoreCollections(current, value as Record<string, unknown>);
     }
   }
 }

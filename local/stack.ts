@@ -173,7 +173,8 @@ function defaultBackend(): DynamoDbBackend {
 }
 
 /** Fields of the Stripe emulator's state that describe this run only, not the world. */
-const TRANSIENT_STRIPE_STATE = ['faults', 'requests'];
+// The webhook endpoints are registered afresh at every start (their URLs carry this run's port).
+const TRANSIENT_STRIPE_STATE = ['faults', 'requests', 'webhookEndpoints'];
 
 /** What --persist keeps besides DynamoDB: the Stripe emulator's collections, the queues' messages. */
 function persistedParts(stripe: StripeEmulator | undefined, sqs: SqsEmulator): PersistedPart[] {

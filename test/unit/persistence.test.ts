@@ -36,3 +36,25 @@ describe('--persist encoding', () => {
     expect(after.faults).toEqual(['transient']);
   });
 });
+
+it('keeps the collections of a grouping object too (the Stripe emulator\'s billing: customers, subscriptions)', () => {
+  class Billing {
+    readonly customers = new Map<string, object>();
+    readonly clock = 42; // not a collection: rebuilt at start
+  }
+  class Grouped {
+    readonly sessions = new Map<string, object>();
+    readonly billing = new Billing();
+    readonly registry = { endpoints: new Map<string, object>() };
+  }
+  const before = new Grouped();
+  before.sessions.set('cs_1', { id: 'cs_1' });
+  before.billing.customers.set('cus_1', { id: 'cus_1', metadata: { userKey: 'acme#alice' } });
+  before.registry.endpoints.set('we_1', { url: 'http://old-port' });
+  const saved = decodeState(JSON.parse(JSON.stringify(encodeState(collectionsOf(before, ['registry']))))) as Record<string, unknown>;
+  const after = new Grouped();
+  restoreCollections(after, saved);
+  expect([...after.billing.customers.values()]).toEqual([{ id: 'cus_1', metadata: { userKey: 'acme#alice' } }]);
+  expect([...after.sessions.keys()]).toEqual(['cs_1']);
+  expect(after.registry.endpoints.size).toBe(0); // transient: registered again at start
+});
