@@ -9,4 +9,5 @@ export const handler = createRecovery({
   ordersTableName: requiredEnv('ORDERS_TABLE_NAME'),
   gateway: new StripePaymentGateway(),
   graceSeconds: positiveIntEnv('RECOVERY_GRACE_SECONDS', 600),
+  maxChecksPerRun: positiveIntEnv('RECOVERY_MAX_CHECKS_PER_RUN', 200),
 });
