@@ -5,13 +5,14 @@ import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type Stripe from 'stripe';
 import { isOutstanding, orderTotals } from '../lambdas/domain/ledger';
 import type { Order, PaymentStatus } from '../lambdas/domain/order';
+import { DynamoDbOrderStore } from '../lambdas/shared/order-store';
 import { localUrl } from '../local/ports';
 import { reconciliationWindow } from './reconcile-window';
 import { reconcileSubscriptions, SUBSCRIPTION_DRIFT_MEANING, type SubscriptionDrift } from './reconcile-subscriptions';
 
 /**
  * `npm run reconcile -- [--since 2026-11-01] [--until 2026-11-23] [--json]`: the auditor's view.
- * Lists Stripe's Checkout Sessions and refunds for the window and compares them with the orders
+ * Lists Stripe's Checkout Sessions, refunds and disputes of the window and compares them with the orders
  * table: Stripe objects with no order, orders whose status disagrees with Stripe, refund totals
  * that differ, Stripe refunds we have no record of. Exits 1 when anything drifted.
  *
@@ -34,7 +35,8 @@ export type Drift =
 
 export interface ReconciliationReport {
   window: { since: string; until: string };
-  checked: { stripeSessions: number; stripeRefunds: number; orders: number; foreignSessions: number };
+  /** `olderOrders`: created before the window, checked because a refund or dispute of theirs is in it. */
+  checked: { stripeSessions: number; stripeRefunds: number; orders: number; olderOrders: number; foreignSessions: number };
   drift: Drift[];
   /** With `subscriptionsTableName`: subscriptions against Stripe (bin/reconcile-subscriptions.ts). */
   subscriptionDrift: SubscriptionDrift[];
@@ -60,18 +62,26 @@ export async function reconcile(deps: {
   for await (const session of deps.stripe.checkout.sessions.list({ created, limit: 100 })) sessions.push(session);
 
   const documents = DynamoDBDocumentClient.from(deps.dynamoDb);
+  const since = deps.since.toISOString();
+  const until = deps.until.toISOString();
+  const inWindow = (iso: string) => iso >= since && iso <= until;
+  // The window's orders, and any older order holding an anomaly (rare: a small read).
   const orders = new Map<string, Order>();
+  const olderWithAnomalies: Order[] = [];
   let start: Record<string, unknown> | undefined;
   do {
     const page = await documents.send(
       new ScanCommand({
         TableName: deps.ordersTableName,
-        FilterExpression: 'createdAt BETWEEN :since AND :until',
-        ExpressionAttributeValues: { ':since': deps.since.toISOString(), ':until': deps.until.toISOString() },
+        FilterExpression: '(createdAt BETWEEN :since AND :until) OR size(anomalies) > :none',
+        ExpressionAttributeValues: { ':since': since, ':until': until, ':none': 0 },
         ExclusiveStartKey: start,
       }),
     );
-    for (const item of page.Items ?? []) orders.set(item.orderId as string, item as Order);
+    for (const item of (page.Items ?? []) as Order[]) {
+      if (inWindow(item.createdAt)) orders.set(item.orderId, item);
+      else olderWithAnomalies.push(item);
+    }
     start = page.LastEvaluatedKey;
   } while (start);
 
@@ -99,19 +109,18 @@ export async function reconcile(deps: {
     }
   }
 
+  // An anomaly is reported in the window it was recorded in, whatever the order's age: a
+  // later run does not repeat it, and one on a months-old order is not missed.
+  for (const order of [...orders.values(), ...olderWithAnomalies]) {
+    for (const a of order.anomalies ?? []) {
+      if (inWindow(a.at)) drift.push({ kind: 'anomaly', orderId: order.orderId, anomaly: a.kind, stripeEventId: a.stripeEventId ?? '-', detail: a.detail });
+    }
+  }
+
   const now = (deps.now ?? new Date()).getTime();
   let stripeRefunds = 0;
-  for (const order of orders.values()) {
-    for (const a of order.anomalies ?? []) drift.push({ kind: 'anomaly', orderId: order.orderId, anomaly: a.kind, stripeEventId: a.stripeEventId ?? '-', detail: a.detail });
-    if (!sessionIds.has(order.checkoutSessionId)) {
-      drift.push({ kind: 'order_without_stripe_session', orderId: order.orderId, checkoutSessionId: order.checkoutSessionId });
-    }
-    for (const r of Object.values(order.reservations)) {
-      if (isOutstanding(r) && now - Date.parse(r.createdAt) > RESERVATION_GRACE_MS) {
-        drift.push({ kind: 'unresolved_reservation', orderId: order.orderId, refundId: r.refundId, amount: r.amount, since: r.createdAt });
-      }
-    }
-    if (!order.paymentIntentId) continue;
+  const checkMoney = async (order: Order) => {
+    if (!order.paymentIntentId) return;
     const refunds: Stripe.Refund[] = [];
     for await (const refund of deps.stripe.refunds.list({ payment_intent: order.paymentIntentId, limit: 100 })) refunds.push(refund);
     stripeRefunds += refunds.length;
@@ -139,13 +148,46 @@ export async function reconcile(deps: {
         drift.push({ kind: 'dispute_mismatch', orderId: order.orderId, disputeId: dispute.id, stripe: dispute.status, ours: oursDispute?.status ?? 'none' });
       }
     }
+  };
+  for (const order of orders.values()) {
+    if (!sessionIds.has(order.checkoutSessionId)) {
+      drift.push({ kind: 'order_without_stripe_session', orderId: order.orderId, checkoutSessionId: order.checkoutSessionId });
+    }
+    await checkMoney(order);
+  }
+
+  // A reservation stuck without a Stripe outcome matters whatever the order's age: every one
+  // is on the recovery function's work list.
+  const store = new DynamoDbOrderStore(deps.dynamoDb, deps.ordersTableName);
+  for (const orderId of await store.ordersDueForRecovery()) {
+    const order = orders.get(orderId) ?? (await store.getOrder(orderId));
+    for (const r of Object.values(order?.reservations ?? {})) {
+      if (isOutstanding(r) && now - Date.parse(r.createdAt) > RESERVATION_GRACE_MS) {
+        drift.push({ kind: 'unresolved_reservation', orderId, refundId: r.refundId, amount: r.amount, since: r.createdAt });
+      }
+    }
+  }
+
+  // Refunds and disputes come weeks after the payment: the window's refunds and disputes of
+  // older orders (found by payment intent) are checked too. Those of no order are not ours.
+  const olderChecked = new Set<string>();
+  const windowIntents = new Set<string>();
+  for await (const refund of deps.stripe.refunds.list({ created, limit: 100 })) if (typeof refund.payment_intent === 'string') windowIntents.add(refund.payment_intent);
+  for await (const dispute of deps.stripe.disputes.list({ created, limit: 100 })) if (typeof dispute.payment_intent === 'string') windowIntents.add(dispute.payment_intent);
+  for (const paymentIntentId of windowIntents) {
+    const orderId = await store.findOrderIdByPaymentIntent(paymentIntentId);
+    if (!orderId || orders.has(orderId) || olderChecked.has(orderId)) continue;
+    const order = await store.getOrder(orderId);
+    if (!order) continue;
+    olderChecked.add(orderId);
+    await checkMoney(order);
   }
 
   const subscriptionDrift = deps.subscriptionsTableName ? (await reconcileSubscriptions({ ...deps, subscriptionsTableName: deps.subscriptionsTableName })).drift : [];
 
   return {
     window: { since: deps.since.toISOString(), until: deps.until.toISOString() },
-    checked: { stripeSessions: sessions.length, stripeRefunds, orders: orders.size, foreignSessions },
+    checked: { stripeSessions: sessions.length, stripeRefunds, orders: orders.size, olderOrders: olderChecked.size, foreignSessions },
     drift,
     subscriptionDrift,
   };
@@ -170,7 +212,7 @@ export { SUBSCRIPTION_DRIFT_MEANING };
 export function formatReport(report: ReconciliationReport): string {
   const lines = [
     `Reconciliation ${report.window.since} → ${report.window.until}`,
-    `  checked: ${report.checked.stripeSessions} Stripe sessions (${report.checked.foreignSessions} not ours), ${report.checked.stripeRefunds} Stripe refunds, ${report.checked.orders} orders`,
+    `  checked: ${report.checked.stripeSessions} Stripe sessions (${report.checked.foreignSessions} not ours), ${report.checked.stripeRefunds} Stripe refunds, ${report.checked.orders} orders (+${report.checked.olderOrders} older, refunded or disputed in the window)`,
   ];
   const nothingChecked = report.checked.stripeSessions === 0 && report.checked.orders === 0 && report.subscriptionDrift.length === 0;
   if (nothingChecked) return [...lines, '  NOTHING CHECKED: no Stripe session and no order in this window (is it the one you meant?)'].join('\n');

@@ -8,6 +8,7 @@ import { createCheckoutHandler } from '../../lambdas/checkout/create-checkout-ha
 import { createRefundsHandler } from '../../lambdas/refunds/create-refunds-handler';
 import { call, createPrice, newKey, startHarness, TABLES, type Harness } from '../support/harness';
 import { checkoutOrder, paidOrder } from '../support/paid-order';
+import { DynamoDbOrderStore } from '../../lambdas/shared/order-store';
 
 /** Drift created on purpose in the Stripe emulator, behind the backend's back. */
 let h: Harness;
@@ -29,7 +30,7 @@ it('finds no drift when every change went through the API and its webhooks', asy
 
   const report = await run();
   expect(report.drift).toEqual([]);
-  expect(report.checked).toEqual({ stripeSessions: 3, stripeRefunds: 1, orders: 2, foreignSessions: 1 });
+  expect(report.checked).toEqual({ stripeSessions: 3, stripeRefunds: 1, orders: 2, olderOrders: 0, foreignSessions: 1 });
   expect(formatReport(report)).toContain('no drift');
 });
 
@@ -100,4 +101,34 @@ it('reports anomalies, double refunds for one request, unresolved reservations a
   expect(kinds(stuck.orderId)).toEqual(['unresolved_reservation']);
   expect(kinds(disputed.orderId)).toEqual(['dispute_mismatch']);
   for (const d of report.drift) expect(DRIFT_MEANING[d.kind]).toBeTruthy();
+}, 60_000);
+
+// Last in this file: it moves the emulator's clock an hour on.
+it('checks the refunds and disputes made in the window on older orders, and reports each anomaly in the window it was recorded in', async () => {
+  const refundedLater = await paidOrder(h, 900);
+  const disputedLater = await paidOrder(h, 900);
+  const untouched = await paidOrder(h, 900);
+  const before = await reconcile({ stripe: h.stripe, dynamoDb: h.db.client, ordersTableName: TABLES.orders, ...window(), now: new Date(Date.now() + 3_600_000) });
+  const anomaliesBefore = before.drift.filter((d) => d.kind === 'anomaly').length;
+  expect(anomaliesBefore).toBeGreaterThan(0); // the previous test's, recorded now
+
+  // An hour later (Stripe's clock and ours): a Dashboard refund and a dispute whose webhooks never arrived, and an anomaly recorded.
+  await h.stripe.rawRequest('POST', '/v1/test_helpers/clock', { advance_seconds: 3600 });
+  await h.stripe.refunds.create({ payment_intent: refundedLater.paymentIntentId!, amount: 250 });
+  await h.stripe.rawRequest('POST', `/v1/test_helpers/payment_intents/${disputedLater.paymentIntentId}/dispute`, {});
+  const later = new DynamoDbOrderStore(h.db.client, TABLES.orders, () => new Date(Date.now() + 3_600_000));
+  await later.mutate(untouched.orderId, () => ({ kind: 'anomaly', anomaly: { kind: 'test_anomaly', detail: 'recorded an hour after the order' } }), 'evt_later');
+
+  const nextWindow = { since: new Date(Date.now() + 1_800_000), until: new Date(Date.now() + 7_200_000) };
+  const report = await reconcile({ stripe: h.stripe, dynamoDb: h.db.client, ordersTableName: TABLES.orders, ...nextWindow, now: new Date(Date.now() + 7_200_000) });
+  expect(report.checked).toMatchObject({ orders: 0, olderOrders: 2 });
+  const kinds = (orderId: string) => report.drift.filter((d) => d.orderId === orderId).map((d) => d.kind).sort();
+  expect(kinds(refundedLater.orderId)).toEqual(['refund_missing_from_ledger', 'refund_total_mismatch']);
+  expect(kinds(disputedLater.orderId)).toEqual(['dispute_mismatch']);
+  // Only the anomaly recorded in this window; the earlier ones were the earlier window's.
+  expect(report.drift.filter((d) => d.kind === 'anomaly')).toEqual([
+    { kind: 'anomaly', orderId: untouched.orderId, anomaly: 'test_anomaly', stripeEventId: 'evt_later', detail: 'recorded an hour after the order' },
+  ]);
+  // The reservation stuck since the previous test is still reported: its order is older, but it is still unresolved.
+  expect(report.drift.filter((d) => d.kind === 'unresolved_reservation')).toHaveLength(1);
 }, 60_000);
