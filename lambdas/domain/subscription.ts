@@ -7,7 +7,8 @@
  * so no rank can tell an old snapshot from a new one, and event `created` seconds tie. Instead
  * every event is only a notification: the processor fetches the subscription from Stripe and
  * applies that snapshot (applySubscriptionSnapshot), then fetches again after its write and
- * repeats while the two differ (subscription-events.ts). Whoever writes last has read Stripe
+ * repeats while the two differ (subscription-events.ts; if Stripe outruns it, the event fails
+ * and the queue retries it rather than acknowledging a stale record). Whoever writes last has read Stripe
  * after writing, so the record ends equal to Stripe whatever the delivery order, duplicates or
  * concurrent processors; and any later change at Stripe emits another event.
  *
