@@ -28,7 +28,19 @@ const text = (value: unknown) => (typeof value === 'string' && value !== '' ? va
 const idOf = (value: unknown) => text(value) ?? (typeof value === 'object' && value !== null ? text((value as { id?: unknown }).id) : undefined);
 
 /** Fetch, write, fetch again: the write stands only once Stripe still says the same after it. */
-const MAX_SYNC_ROUNDS = 4;
+export const MAX_SYNC_ROUNDS = 4;
+
+/**
+ * Stripe changed the subscription after each of our writes, MAX_SYNC_ROUNDS times: the record may
+ * be behind Stripe, so the event is not done. Thrown, the message goes back to SQS and is
+ * retried (a later attempt reads Stripe again); never acknowledged with a possibly stale record.
+ */
+export class SubscriptionStillChangingError extends Error {
+  constructor(readonly stripeSubscriptionId: string) {
+    super(`Stripe subscription ${stripeSubscriptionId} changed after each of ${MAX_SYNC_ROUNDS} writes; retry`);
+    this.name = 'SubscriptionStillChangingError';
+  }
+}
 
 export async function applySubscriptionEvent(event: StripeEvent, deps: SubscriptionEventDeps): Promise<AppliedEventResult> {
   const object = event.data.object;
@@ -69,7 +81,7 @@ async function syncSubscription(stripeSubscriptionId: string, eventId: string, d
     else return result ?? outcomeOf(change, record.subscriptionId);
     // applied: go round again; the next read either matches (stale: done) or is newer.
   }
-  return result!;
+  throw new SubscriptionStillChangingError(stripeSubscriptionId);
 }
 
 /**

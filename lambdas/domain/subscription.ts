@@ -7,13 +7,20 @@
  * so no rank can tell an old snapshot from a new one, and event `created` seconds tie. Instead
  * every event is only a notification: the processor fetches the subscription from Stripe and
  * applies that snapshot (applySubscriptionSnapshot), then fetches again after its write and
- * repeats while the two differ (subscription-events.ts). Whoever writes last has read Stripe
+ * repeats while the two differ (subscription-events.ts; if Stripe outruns it, the event fails
+ * and the queue retries it rather than acknowledging a stale record). Whoever writes last has read Stripe
  * after writing, so the record ends equal to Stripe whatever the delivery order, duplicates or
  * concurrent processors; and any later change at Stripe emits another event.
  *
  * Ownership: a Stripe subscription applies to a record only when its customer is the Stripe
  * Customer we created for that (tenant, user); a second Stripe subscription reaching a record
  * that already has one is an anomaly, recorded, never merged.
+ *
+ * Plan changes: the record follows ITS Stripe subscription, also to a price of another product
+ * (a switch in the billing portal is ordinary Stripe behaviour); the store moves the
+ * (tenant, user, product) guard with it. What Stripe does that we cannot represent (several
+ * items) is recorded as an anomaly AND the snapshot still applied: an anomaly never keeps
+ * status, period or cancellation from matching Stripe.
  */
 
 export type StripeSubscriptionStatus = 'incomplete' | 'incomplete_expired' | 'trialing' | 'active' | 'past_due' | 'canceled' | 'unpaid' | 'paused';
@@ -62,16 +69,26 @@ export interface SubscriptionRecord {
   version: number;
 }
 
+/** One item (price × quantity) of a Stripe Subscription. */
+export interface SubscriptionItemSnapshot {
+  price: string;
+  product: string;
+  quantity: number;
+}
+
 /** What a fetched Stripe Subscription says, in our terms. */
 export interface SubscriptionSnapshot {
   id: string;
   customerId: string;
   status: StripeSubscriptionStatus;
+  /** Of the first item (Stripe's order); see `items` for a subscription with several. */
   price: string;
   product: string;
   quantity: number;
   currentPeriodEnd: number | null;
   cancelAtPeriodEnd: boolean;
+  /** Every item, when the reader saw more than one; absent means the one item above. */
+  items?: SubscriptionItemSnapshot[];
 }
 
 /** What a subscription-mode Checkout Session says. */
@@ -85,7 +102,8 @@ export interface CheckoutSnapshot {
 export type NewAnomaly = Omit<SubscriptionAnomaly, 'at' | 'stripeEventId'>;
 
 export type SubscriptionChange =
-  | { kind: 'applied'; record: SubscriptionRecord }
+  /** `anomalies`: what Stripe's state has that we record besides applying it (the store adds them once). */
+  | { kind: 'applied'; record: SubscriptionRecord; anomalies?: NewAnomaly[] }
   | { kind: 'stale'; reason: string }
   | { kind: 'foreign'; reason: string }
   | { kind: 'anomaly'; anomaly: NewAnomaly };
@@ -93,7 +111,23 @@ export type SubscriptionChange =
 const stale = (reason: string): SubscriptionChange => ({ kind: 'stale', reason });
 const anomaly = (kind: string, detail: string): SubscriptionChange => ({ kind: 'anomaly', anomaly: { kind, detail } });
 
-const SNAPSHOT_FIELDS = ['stripeSubscriptionId', 'status', 'price', 'quantity', 'currentPeriodEnd', 'cancelAtPeriodEnd'] as const;
+const SNAPSHOT_FIELDS = ['stripeSubscriptionId', 'status', 'product', 'price', 'quantity', 'currentPeriodEnd', 'cancelAtPeriodEnd'] as const;
+
+const hasAnomaly = (record: SubscriptionRecord, entry: NewAnomaly) => record.anomalies.some((a) => a.kind === entry.kind && a.detail === entry.detail);
+
+/**
+ * The item the record follows. One item: that one, whatever its product (a plan switch moves the
+ * record, and the store its guard). Several (made with the API or Dashboard; our checkout and
+ * the portal make one): the item of the record's product if there still is one, else Stripe's
+ * first; either way a `multiple_items` anomaly, because one record cannot hold two products.
+ */
+function followedItem(record: SubscriptionRecord, snapshot: SubscriptionSnapshot): { item: SubscriptionItemSnapshot; anomaly?: NewAnomaly } {
+  const items = snapshot.items && snapshot.items.length > 0 ? snapshot.items : [{ price: snapshot.price, product: snapshot.product, quantity: snapshot.quantity }];
+  if (items.length === 1) return { item: items[0] };
+  const item = items.find((i) => i.product === record.product) ?? items[0];
+  const listed = items.map((i) => `${i.price}×${i.quantity}`).join(', ');
+  return { item, anomaly: { kind: 'multiple_items', detail: `Stripe subscription ${snapshot.id} has ${items.length} items (${listed}); ${record.subscriptionId} follows ${item.price}` } };
+}
 
 /** Stripe's current subscription, applied to the record it belongs to. */
 export function applySubscriptionSnapshot(record: SubscriptionRecord, snapshot: SubscriptionSnapshot): SubscriptionChange {
@@ -103,20 +137,22 @@ export function applySubscriptionSnapshot(record: SubscriptionRecord, snapshot: 
   if (record.stripeSubscriptionId !== null && record.stripeSubscriptionId !== snapshot.id) {
     return anomaly('second_subscription', `Stripe subscription ${snapshot.id} also claims ${record.subscriptionId}, which is ${record.stripeSubscriptionId}`);
   }
-  if (snapshot.product !== record.product) {
-    return anomaly('product_mismatch', `Stripe subscription ${snapshot.id} is for ${snapshot.product}, ${record.subscriptionId} for ${record.product}`);
-  }
+  const { item, anomaly: itemsAnomaly } = followedItem(record, snapshot);
   const next: SubscriptionRecord = {
     ...record,
     stripeSubscriptionId: snapshot.id,
     status: snapshot.status,
-    price: snapshot.price,
-    quantity: snapshot.quantity,
+    product: item.product,
+    price: item.price,
+    quantity: item.quantity,
     currentPeriodEnd: snapshot.currentPeriodEnd,
     cancelAtPeriodEnd: snapshot.cancelAtPeriodEnd,
   };
-  if (SNAPSHOT_FIELDS.every((field) => next[field] === record[field])) return stale('already equal to Stripe');
-  return { kind: 'applied', record: next };
+  const newAnomalies = itemsAnomaly && !hasAnomaly(record, itemsAnomaly) ? [itemsAnomaly] : [];
+  if (SNAPSHOT_FIELDS.every((field) => next[field] === record[field])) {
+    return newAnomalies.length > 0 ? { kind: 'anomaly', anomaly: newAnomalies[0] } : stale('already equal to Stripe');
+  }
+  return { kind: 'applied', record: next, anomalies: newAnomalies };
 }
 
 /**

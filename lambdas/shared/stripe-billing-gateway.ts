@@ -10,17 +10,25 @@ const idOf = (value: string | { id: string } | null | undefined) => (typeof valu
 const isKeyInUse = (error: unknown) => error instanceof Stripe.errors.StripeError && error.code === 'idempotency_key_in_use';
 
 export function subscriptionSnapshotOf(subscription: Stripe.Subscription): SubscriptionSnapshot & { metadata: Record<string, string> } {
-  const item = subscription.items.data[0];
+  const items = subscription.items.data.map((item) => ({
+    price: item.price.id,
+    product: idOf(item.price.product as string | { id: string }) ?? '',
+    quantity: item.quantity ?? 1,
+  }));
+  const first = subscription.items.data[0];
   return {
     id: subscription.id,
     customerId: idOf(subscription.customer)!,
     // An unknown future status is kept as Stripe says it; only known ones are typed.
     status: subscription.status as SubscriptionSnapshot["status"],
-    price: item?.price.id ?? '',
-    product: idOf(item?.price.product as string | { id: string }) ?? '',
-    quantity: item?.quantity ?? 1,
-    currentPeriodEnd: item?.current_period_end ?? null,
+    price: items[0]?.price ?? '',
+    product: items[0]?.product ?? '',
+    quantity: items[0]?.quantity ?? 1,
+    // Stripe bills all items of a subscription on one cycle: the first item's period is the subscription's.
+    currentPeriodEnd: first?.current_period_end ?? null,
     cancelAtPeriodEnd: subscription.cancel_at_period_end,
+    // Several items (API or Dashboard made) are not silently read as the first: the domain records them.
+    ...(items.length > 1 ? { items } : {}),
     metadata: subscription.metadata ?? {},
   };
 }

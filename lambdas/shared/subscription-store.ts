@@ -1,7 +1,7 @@
 import { ConditionalCheckFailedException, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { holdsGuard, recordSubscriptionAnomaly, type SubscriptionChange, type SubscriptionRecord } from '../domain/subscription';
+import { holdsGuard, recordSubscriptionAnomaly, type NewAnomaly, type SubscriptionChange, type SubscriptionRecord } from '../domain/subscription';
 import type { SubscriptionGuard, SubscriptionStore } from '../domain/subscription-ports';
 import { subscriptionsTable } from '../../lib/tables';
 
@@ -92,7 +92,9 @@ export class DynamoDbSubscriptionStore implements SubscriptionStore {
       const change = decide(current);
       if (change.kind === 'stale' || change.kind === 'foreign') return change;
       const at = this.now().toISOString();
-      let next = change.kind === 'applied' ? change.record : recordSubscriptionAnomaly(current, { ...change.anomaly, stripeEventId, at });
+      let next = change.kind === 'applied'
+        ? (change.anomalies ?? []).reduce((r, a) => recordSubscriptionAnomaly(r, { ...a, stripeEventId, at }), change.record)
+        : recordSubscriptionAnomaly(current, { ...change.anomaly, stripeEventId, at });
       if (next === current) return change; // the anomaly is already on the record
       next = { ...next, version: current.version + 1, updatedAt: at };
       try {
@@ -106,9 +108,51 @@ export class DynamoDbSubscriptionStore implements SubscriptionStore {
         current = found ? strip(found) : await this.getSubscription(subscriptionId);
         continue;
       }
-      if (holdsGuard(current.status) && !holdsGuard(next.status)) await this.releaseGuard(next.tenantId, next.userId, next.product, next.subscriptionId);
-      return change.kind === 'applied' ? { kind: 'applied', record: next } : change;
+      if (change.kind === 'anomaly') return change;
+      const guardConflict = await this.moveGuard(current, next);
+      if (guardConflict) {
+        const recorded = await this.mutate(subscriptionId, () => ({ kind: 'anomaly', anomaly: guardConflict }), stripeEventId);
+        if (recorded.kind === 'anomaly') next = (await this.getSubscription(subscriptionId)) ?? next;
+      }
+      return { kind: 'applied', record: next };
     }
+  }
+
+  /**
+   * The guard follows the record after a write: released when the record stops holding it; on a
+   * plan switch to another product, the new product's guard taken (conditionally) and the old
+   * one released. Taken again on every applied change while the record holds it, so a guard
+   * lost to a crash between the record write and this step comes back with the next event.
+   * Returns the anomaly to record when another live or open subscription of the user holds the
+   * new product's guard: two at Stripe for one product, shown by reconcile, never merged.
+   */
+  private async moveGuard(before: SubscriptionRecord, after: SubscriptionRecord): Promise<NewAnomaly | undefined> {
+    const { tenantId, userId, subscriptionId } = after;
+    if (before.product !== after.product && holdsGuard(before.status)) await this.releaseGuard(tenantId, userId, before.product, subscriptionId);
+    if (!holdsGuard(after.status)) {
+      if (holdsGuard(before.status)) await this.releaseGuard(tenantId, userId, after.product, subscriptionId);
+      return undefined;
+    }
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const holder = await this.takeGuard({
+        tenantId, userId, product: after.product, subscriptionId, price: after.price, quantity: after.quantity,
+        // Only a guard whose record does not exist yet opens a checkout with these; this one's record exists.
+        successUrl: '', cancelUrl: '', requestFingerprint: after.requestFingerprint, createdAt: this.now().toISOString(),
+      });
+      if (holder.subscriptionId === subscriptionId) return undefined;
+      const other = await this.getSubscription(holder.subscriptionId);
+      if (other && (!holdsGuard(other.status) || other.product !== after.product)) {
+        // A guard its holder no longer needs (ended, or moved to another product): free it and take it.
+        await this.releaseGuard(tenantId, userId, after.product, holder.subscriptionId);
+        continue;
+      }
+      const kind = other && other.status !== 'checkout_open' ? 'duplicate_live_subscription' : 'product_guard_held_by_checkout';
+      return {
+        kind,
+        detail: `Stripe subscription ${after.stripeSubscriptionId} of ${subscriptionId} moved to ${after.product}, which ${holder.subscriptionId} holds for this user`,
+      };
+    }
+    throw new Error(`subscription guard of ${tenantId}/${userId}/${after.product} kept changing`);
   }
 
   async listByOwner(tenantId: string, userId: string) {

@@ -9,7 +9,8 @@ import { stripeId, type Metadata, type StripeObject } from './stripe-objects';
  * Billing as Stripe runs it for a Checkout-first integration: Customers (searchable by metadata),
  * recurring Prices, subscription-mode Checkout Sessions whose completion creates the Customer
  * (if none was given), the Subscription and its first paid Invoice, renewals and failed renewals,
- * cancellation at period end, and Customer Portal sessions.
+ * cancellation at period end, plan switches (`items[][price]`, what the portal does), paused
+ * collection (`pause_collection`) and the `paused` status with its resume, and Customer Portal sessions.
  *
  * Shapes follow API versions ≥ 2025-03-31: the billing period lives on the subscription items
  * (`items.data[].current_period_start|end`), and an invoice names its subscription under
@@ -31,9 +32,11 @@ export class BillingState {
   /**
    * Stripe's search is eventually consistent ("searchable in less than a minute", up to an hour
    * in outages): a Customer shows up in `/v1/customers/search` only this long (emulator clock)
-   * after it was created or updated. Set with /v1/test_helpers/search/lag. @default 0
+   * after it was created or updated. Set with /v1/test_helpers/search/lag (a test that needs an
+   * up-to-date index sets 0 explicitly). @default 60: never fresher than Stripe, so the product
+   * must not count on finding a Customer it has just created.
    */
-  searchLagSeconds = 0;
+  searchLagSeconds = 60;
 }
 
 const INTERVAL_SECONDS = { day: 86_400, week: 7 * 86_400, month: 30 * 86_400, year: 365 * 86_400 } as const;
@@ -207,7 +210,7 @@ export function billing(ctx: EmulatorContext): Billing {
         })),
       },
       latest_invoice: null, livemode: false, metadata: b.sessionSubscriptionMetadata.get(session.id) ?? {}, pending_update: null,
-      start_date: request.now, status: 'incomplete', trial_end: null, trial_start: null,
+      pause_collection: null, start_date: request.now, status: 'incomplete', trial_end: null, trial_start: null,
     };
     b.subscriptions.set(subscriptionId, subscription);
     ctx.emit('customer.subscription.created', subscription, request);
@@ -251,7 +254,113 @@ export function billing(ctx: EmulatorContext): Billing {
       previous.metadata = subscription.metadata;
       subscription.metadata = { ...(subscription.metadata as Metadata), ...metadataOf(params.metadata) };
     }
+    const prorationBehavior = params.proration_behavior === undefined ? 'create_prorations' : oneOf(params, 'proration_behavior', ['create_prorations', 'none', 'always_invoice'] as const);
+    if (params.items !== undefined) {
+      const before = structuredClone(subscription.items);
+      if (changeItems(subscription, params.items, request)) {
+        previous.items = before;
+        if (prorationBehavior === 'always_invoice') pay(newInvoice(subscription, 'subscription_update', request), request);
+      }
+    }
+    if (params.pause_collection !== undefined) {
+      const pause = params.pause_collection === '' ? null : objectParam(params.pause_collection);
+      if (pause === undefined) throw invalid('Invalid pause_collection', 'pause_collection');
+      const next = pause === null ? null : {
+        behavior: oneOf(pause, 'behavior', ['keep_as_draft', 'mark_uncollectible', 'void'] as const),
+        resumes_at: str(pause.resumes_at) === undefined ? null : integer(str(pause.resumes_at)!, 'pause_collection[resumes_at]', request.now + 1),
+      };
+      if (JSON.stringify(next) !== JSON.stringify(subscription.pause_collection ?? null)) {
+        previous.pause_collection = subscription.pause_collection ?? null;
+        subscription.pause_collection = next;
+      }
+    }
     if (Object.keys(previous).length > 0) emitUpdated(subscription, previous, request);
+    return subscription;
+  };
+
+  /**
+   * `items[n][id]` (+ `price`, `quantity`, `deleted`) changes an item, `items[n][price]` without
+   * id adds one: a plan switch in the portal is `items[0][id]=si_…&items[0][price]=price_new`.
+   * Stripe's refusals: unknown item, inactive or one-time price, mixed intervals or currencies,
+   * one price twice, no item left. Returns whether anything changed.
+   */
+  const changeItems = (subscription: StripeObject, value: FormValue, request: ApiRequest): boolean => {
+    if (!Array.isArray(value)) throw invalid('Invalid array', 'items');
+    const items = structuredClone(itemsOf(subscription));
+    const period = { current_period_start: items[0].current_period_start, current_period_end: items[0].current_period_end };
+    let changed = false;
+    value.forEach((entry, index) => {
+      const item = objectParam(entry);
+      if (!item) throw invalid('Invalid object', `items[${index}]`);
+      const param = (name: string) => `items[${index}][${name}]`;
+      const priceId = str(item.price);
+      const price = priceId === undefined ? undefined : state.prices.get(priceId);
+      if (priceId !== undefined && (!price || !price.active)) throw missing('price', priceId, param('price'));
+      if (price && price.type !== 'recurring') throw invalid(`The price specified is set to \`type=one_time\` but this field only accepts prices with \`type=recurring\`.`, param('price'));
+      const quantity = str(item.quantity) === undefined ? undefined : integer(str(item.quantity)!, param('quantity'), 0);
+      const id = str(item.id);
+      if (id === undefined) {
+        if (!price) throw invalid('Missing required param: price.', param('price'), 'parameter_missing');
+        items.push({ id: stripeId('si', 14), object: 'subscription_item', created: request.now, ...period, metadata: {}, price: structuredClone(price), quantity: quantity ?? 1, subscription: subscription.id });
+        changed = true;
+        return;
+      }
+      const at = items.findIndex((i) => i.id === id);
+      if (at < 0) throw invalid(`Invalid subscription_item id: ${id}`, param('id'), 'resource_missing');
+      if (str(item.deleted) === 'true') {
+        items.splice(at, 1);
+        changed = true;
+        return;
+      }
+      if (price && price.id !== items[at].price.id) {
+        items[at] = { ...items[at], price: structuredClone(price) };
+        changed = true;
+      }
+      if (quantity !== undefined && quantity !== items[at].quantity) {
+        items[at] = { ...items[at], quantity };
+        changed = true;
+      }
+    });
+    if (items.length === 0) throw invalid('A subscription must have at least one active plan.', 'items');
+    if (new Set(items.map((i) => i.price.id)).size < items.length) throw invalid('Cannot add multiple subscription items with the same plan.', 'items');
+    if (new Set(items.map((i) => JSON.stringify({ interval: (i.price.recurring as Record<string, unknown>).interval, count: (i.price.recurring as Record<string, unknown>).interval_count }))).size > 1) {
+      throw invalid('All prices on a subscription must have the same `recurring.interval` and `recurring.interval_count`.', 'items');
+    }
+    if (items.some((i) => i.price.currency !== subscription.currency)) throw invalid('All prices on a subscription must have the same currency.', 'items');
+    if (!changed) return false;
+    (subscription.items as { data: unknown[] }).data = items;
+    return true;
+  };
+
+  /**
+   * Test helper: the subscription stops (status `paused`), as Stripe does when a trial ends
+   * without a payment method and `trial_settings.end_behavior.missing_payment_method=pause`:
+   * `customer.subscription.paused` and `.updated`, same second. It no longer bills or renews.
+   */
+  const pauseNow = (request: ApiRequest, id: string) => {
+    const subscription = subscriptionOf(id);
+    if (!['active', 'trialing'].includes(subscription.status as string)) throw invalid(`Subscription ${id} is ${String(subscription.status)}; only an active or trialing subscription pauses.`);
+    const previous = { status: subscription.status };
+    subscription.status = 'paused';
+    ctx.emit('customer.subscription.paused', subscription, request);
+    emitUpdated(subscription, previous, request);
+    return subscription;
+  };
+
+  /**
+   * POST /v1/subscriptions/{id}/resume: a `paused` subscription starts a new period now and
+   * bills it (`invoice.paid`), then `customer.subscription.resumed` and `.updated` → active.
+   */
+  const resume = (request: ApiRequest, id: string) => {
+    const subscription = subscriptionOf(id);
+    if (subscription.status !== 'paused') throw invalid('Only a paused subscription can be resumed.', undefined, 'subscription_not_paused');
+    const previous = { status: subscription.status, items: structuredClone(subscription.items) };
+    const period = periodSeconds(subscription);
+    for (const item of itemsOf(subscription)) Object.assign(item, { current_period_start: request.now, current_period_end: request.now + period });
+    pay(newInvoice(subscription, 'subscription_cycle', request), request);
+    subscription.status = 'active';
+    ctx.emit('customer.subscription.resumed', subscription, request);
+    emitUpdated(subscription, previous, request);
     return subscription;
   };
 
@@ -290,7 +399,19 @@ export function billing(ctx: EmulatorContext): Billing {
     const previous = { status: subscription.status, items: structuredClone(subscription.items), latest_invoice: subscription.latest_invoice };
     advancePeriod(subscription);
     const invoice = newInvoice(subscription, 'subscription_cycle', request);
-    if (outcome === 'paid') {
+    const paused = subscription.pause_collection as { behavior: string } | null | undefined;
+    if (paused) {
+      // Collection paused: the period advances, the invoice is not charged and the status stays.
+      if (paused.behavior === 'void') {
+        Object.assign(invoice, { status: 'void', amount_remaining: 0 });
+        (invoice.status_transitions as Record<string, unknown>).voided_at = request.now;
+        ctx.emit('invoice.voided', invoice, request);
+      } else if (paused.behavior === 'mark_uncollectible') {
+        invoice.status = 'uncollectible';
+        (invoice.status_transitions as Record<string, unknown>).marked_uncollectible_at = request.now;
+        ctx.emit('invoice.marked_uncollectible', invoice, request);
+      }
+    } else if (outcome === 'paid') {
       pay(invoice, request);
       subscription.status = 'active';
     } else {
@@ -356,6 +477,8 @@ export function billing(ctx: EmulatorContext): Billing {
     { method: 'GET', pattern: /^\/v1\/subscriptions$/, handle: subscriptionList },
     { method: 'GET', pattern: /^\/v1\/subscriptions\/([^/]+)$/, handle: (_, m) => subscriptionOf(m[1]) },
     { method: 'POST', pattern: /^\/v1\/subscriptions\/([^/]+)$/, handle: (r, m) => subscriptionUpdate(r, m[1]) },
+    { method: 'POST', pattern: /^\/v1\/subscriptions\/([^/]+)\/resume$/, handle: (r, m) => resume(r, m[1]) },
+    { method: 'POST', pattern: /^\/v1\/test_helpers\/subscriptions\/([^/]+)\/pause$/, handle: (r, m) => pauseNow(r, m[1]) },
     {
       method: 'DELETE', pattern: /^\/v1\/subscriptions\/([^/]+)$/,
       handle: (r, m) => {

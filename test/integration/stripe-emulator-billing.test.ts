@@ -30,7 +30,8 @@ const eventsOf = (since: number) => emulator.state.events.slice(since).map((e) =
 const periodEnd = (s: Stripe.Subscription) => s.items.data[0].current_period_end;
 
 describe('customers', () => {
-  it('creates, retrieves, lists and finds a customer by metadata', async () => {
+  it('creates, retrieves, lists and finds a customer by metadata (once the search index caught up)', async () => {
+    await stripe.rawRequest('POST', '/v1/test_helpers/search/lag', { seconds: 0 });
     const created = await stripe.customers.create({ email: 'a@example.com', metadata: { userKey: 'acme:alice' } });
     await stripe.customers.create({ email: 'b@example.com', metadata: { userKey: 'acme:bob' } });
     expect(created.id).toMatch(/^cus_/);

@@ -29,7 +29,41 @@ describe('applySubscriptionSnapshot', () => {
     expect(applySubscriptionSnapshot(record(), snapshot({ customerId: 'cus_other' }))).toMatchObject({ kind: 'foreign' });
     expect(applySubscriptionSnapshot(record({ stripeSubscriptionId: 'sub_1', status: 'active' }), snapshot({ id: 'sub_2' })))
       .toMatchObject({ kind: 'anomaly', anomaly: { kind: 'second_subscription' } });
-    expect(applySubscriptionSnapshot(record(), snapshot({ product: 'prod_2' }))).toMatchObject({ kind: 'anomaly', anomaly: { kind: 'product_mismatch' } });
+  });
+
+  it('follows a plan switch to another product: the record takes Stripe\'s product, price and quantity, and later changes keep applying', () => {
+    const active = record({ stripeSubscriptionId: 'sub_1', status: 'active', currentPeriodEnd: 1_800_000_000 });
+    const switched = applySubscriptionSnapshot(active, snapshot({ product: 'prod_2', price: 'price_2', quantity: 3 }));
+    expect(switched).toMatchObject({ kind: 'applied', record: { product: 'prod_2', price: 'price_2', quantity: 3, status: 'active' }, anomalies: [] });
+    const after = (switched as { record: SubscriptionRecord }).record;
+    expect(applySubscriptionSnapshot(after, snapshot({ product: 'prod_2', price: 'price_2', quantity: 3 }))).toMatchObject({ kind: 'stale' });
+    // The old code froze here: every later event was a product_mismatch anomaly.
+    expect(applySubscriptionSnapshot(after, snapshot({ product: 'prod_2', price: 'price_2', quantity: 3, status: 'past_due', currentPeriodEnd: 1_802_592_000, cancelAtPeriodEnd: true })))
+      .toMatchObject({ kind: 'applied', record: { product: 'prod_2', status: 'past_due', currentPeriodEnd: 1_802_592_000, cancelAtPeriodEnd: true } });
+    // A switch back is just as ordinary.
+    expect(applySubscriptionSnapshot(after, snapshot())).toMatchObject({ kind: 'applied', record: { product: 'prod_1', price: 'price_1', quantity: 1 } });
+  });
+
+  it('several items: records a multiple_items anomaly once and still applies status, period and cancellation', () => {
+    const active = record({ stripeSubscriptionId: 'sub_1', status: 'active', currentPeriodEnd: 1_800_000_000 });
+    const items = [{ price: 'price_9', product: 'prod_9', quantity: 1 }, { price: 'price_1', product: 'prod_1', quantity: 2 }];
+    const several = snapshot({ price: 'price_9', product: 'prod_9', items, status: 'past_due', cancelAtPeriodEnd: true });
+    const change = applySubscriptionSnapshot(active, several);
+    // Follows the item of the record's own product, not blindly items[0].
+    expect(change).toMatchObject({
+      kind: 'applied', record: { product: 'prod_1', price: 'price_1', quantity: 2, status: 'past_due', cancelAtPeriodEnd: true },
+      anomalies: [{ kind: 'multiple_items', detail: expect.stringContaining('price_9×1, price_1×2') }],
+    });
+    const [anomaly] = (change as { anomalies: { kind: string; detail: string }[] }).anomalies;
+    const withAnomaly = { ...(change as { record: SubscriptionRecord }).record, anomalies: [{ ...anomaly, stripeEventId: 'evt_1', at: '2026-01-01T00:00:00.000Z' }] };
+    expect(applySubscriptionSnapshot(withAnomaly, several)).toMatchObject({ kind: 'stale' });
+    expect(applySubscriptionSnapshot(withAnomaly, { ...several, status: 'active' })).toMatchObject({ kind: 'applied', record: { status: 'active' }, anomalies: [] });
+    // Fields already equal but the anomaly is new (an item added without other change): recorded.
+    const equal = { ...active, price: 'price_1', quantity: 2, status: 'past_due' as const, cancelAtPeriodEnd: true };
+    expect(applySubscriptionSnapshot(equal, several)).toMatchObject({ kind: 'anomaly', anomaly: { kind: 'multiple_items' } });
+    // No item of the record's product left: Stripe's first item.
+    expect(applySubscriptionSnapshot(active, snapshot({ items: [{ price: 'price_8', product: 'prod_8', quantity: 1 }, { price: 'price_9', product: 'prod_9', quantity: 1 }] })))
+      .toMatchObject({ kind: 'applied', record: { product: 'prod_8', price: 'price_8' }, anomalies: [{ kind: 'multiple_items' }] });
   });
 });
 
