@@ -156,8 +156,8 @@ async function openCheckout(guard: SubscriptionGuard, customerId: string, deps: 
 
 export type CancelOutcome = { kind: 'canceled'; record: SubscriptionRecord } | { kind: 'notFound' } | { kind: 'notLive'; record: SubscriptionRecord };
 
-/** Will never bill again, whatever happens: nothing left to cancel. */
-const hasEnded = (status: SubscriptionStatus) => status === 'canceled' || status === 'incomplete_expired' || status === 'checkout_expired';
+/** Terminal at Stripe: a canceled or incomplete_expired subscription never bills again. */
+const hasEnded = (status: SubscriptionStatus) => status === 'canceled' || status === 'incomplete_expired';
 
 /**
  * POST /v1/subscriptions/{id}/cancel: at period end. Idempotent on the subscription, not only on
@@ -173,7 +173,10 @@ export async function cancelSubscription({ scope }: IdempotentRequest<unknown>, 
   // Another user's (or tenant's) subscription is answered exactly like a missing one.
   if (!record || record.tenantId !== scope.tenantId || record.userId !== scope.userId) return { kind: 'notFound' };
   if (hasEnded(record.status)) return { kind: 'canceled', record };
-  if (!record.stripeSubscriptionId) return { kind: 'notLive', record };
+  if (!record.stripeSubscriptionId) {
+    // An expired checkout never became a subscription: nothing will bill. An open one may still.
+    return record.status === 'checkout_expired' ? { kind: 'canceled', record } : { kind: 'notLive', record };
+  }
   const stripeSubscriptionId = record.stripeSubscriptionId;
   const current = await deps.billing.retrieveSubscription(stripeSubscriptionId);
   if (!current) throw new Error(`subscription ${subscriptionId} names ${stripeSubscriptionId}, which Stripe does not have`);
