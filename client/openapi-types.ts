@@ -373,7 +373,8 @@ export interface components {
          * @description RFC 9457 problem details. `status` is absent only on API Gateway's catch-all answers
          *     (`request-rejected`, `gateway-error`). Extensions: `errors` with `validation`,
          *     `refundable` with `refund-exceeds-balance`, `orderStatus` with `order-not-refundable`,
-         *     `stripeCode` with `payment-request-rejected`.
+         *     `stripeCode` with `payment-request-rejected`, `subscriptionId` with `already-subscribed`,
+         *     `subscriptionId` and `subscriptionStatus` with `subscription-ended` and `subscription-not-active`.
          */
         Problem: {
             type: components["schemas"]["ProblemType"];
