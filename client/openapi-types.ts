@@ -90,7 +90,9 @@ export interface paths {
          * @description `201` when this request opened the checkout; `200` with the same body when the user already has an
          *     open checkout for the product (another tab or device, another key): continue that session.
          *     `409 already-subscribed` (with `subscriptionId`) when the user holds a live subscription to the product;
-         *     `409 subscription-checkout-in-progress` (with Retry-After) while another request is opening it.
+         *     `409 subscription-checkout-in-progress` (with Retry-After) while another request is opening it;
+         *     `409 subscription-ended` (with `subscriptionId`, `subscriptionStatus`) when this Idempotency-Key's own
+         *     checkout expired or its subscription ended: a key never opens a second checkout; use a new key.
          */
         post: operations["createSubscription"];
         delete?: never;
@@ -108,7 +110,13 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Cancel at the end of the current period. Idempotent. */
+        /**
+         * Cancel at the end of the current period. Idempotent.
+         * @description Idempotent on the subscription, not only on the key: one that Stripe already cancels at period end,
+         *     or that has ended (`canceled`, `incomplete_expired`, `checkout_expired`), is answered `200` as it
+         *     stands, without another update at Stripe. A checkout still open has nothing to cancel yet:
+         *     `409 subscription-not-active` (an unpaid checkout expires by itself).
+         */
         post: operations["cancelSubscription"];
         delete?: never;
         options?: never;
@@ -360,12 +368,13 @@ export interface components {
          * @description Every problem type the API answers. Each response lists the ones it can carry.
          * @enum {string}
          */
-        ProblemType: "urn:payments:problem:validation" | "urn:payments:problem:malformed-json" | "urn:payments:problem:idempotency-key-missing" | "urn:payments:problem:idempotency-key-malformed" | "urn:payments:problem:unauthorized" | "urn:payments:problem:forbidden" | "urn:payments:problem:throttled" | "urn:payments:problem:request-rejected" | "urn:payments:problem:gateway-error" | "urn:payments:problem:not-found" | "urn:payments:problem:route-not-found" | "urn:payments:problem:idempotency-request-in-progress" | "urn:payments:problem:order-not-refundable" | "urn:payments:problem:order-disputed" | "urn:payments:problem:already-subscribed" | "urn:payments:problem:subscription-checkout-in-progress" | "urn:payments:problem:subscription-not-active" | "urn:payments:problem:price-not-recurring" | "urn:payments:problem:payload-too-large" | "urn:payments:problem:unsupported-media-type" | "urn:payments:problem:idempotency-key-reused" | "urn:payments:problem:payment-request-rejected" | "urn:payments:problem:refund-amount-invalid" | "urn:payments:problem:refund-exceeds-balance" | "urn:payments:problem:invalid-webhook-signature" | "urn:payments:problem:internal-error" | "urn:payments:problem:payment-provider-unavailable" | "urn:payments:problem:storage-unavailable" | "urn:payments:problem:queue-unavailable";
+        ProblemType: "urn:payments:problem:validation" | "urn:payments:problem:malformed-json" | "urn:payments:problem:idempotency-key-missing" | "urn:payments:problem:idempotency-key-malformed" | "urn:payments:problem:unauthorized" | "urn:payments:problem:forbidden" | "urn:payments:problem:throttled" | "urn:payments:problem:request-rejected" | "urn:payments:problem:gateway-error" | "urn:payments:problem:not-found" | "urn:payments:problem:route-not-found" | "urn:payments:problem:idempotency-request-in-progress" | "urn:payments:problem:order-not-refundable" | "urn:payments:problem:order-disputed" | "urn:payments:problem:already-subscribed" | "urn:payments:problem:subscription-checkout-in-progress" | "urn:payments:problem:subscription-ended" | "urn:payments:problem:subscription-not-active" | "urn:payments:problem:price-not-recurring" | "urn:payments:problem:payload-too-large" | "urn:payments:problem:unsupported-media-type" | "urn:payments:problem:idempotency-key-reused" | "urn:payments:problem:payment-request-rejected" | "urn:payments:problem:refund-amount-invalid" | "urn:payments:problem:refund-exceeds-balance" | "urn:payments:problem:invalid-webhook-signature" | "urn:payments:problem:internal-error" | "urn:payments:problem:payment-provider-unavailable" | "urn:payments:problem:storage-unavailable" | "urn:payments:problem:queue-unavailable";
         /**
          * @description RFC 9457 problem details. `status` is absent only on API Gateway's catch-all answers
          *     (`request-rejected`, `gateway-error`). Extensions: `errors` with `validation`,
          *     `refundable` with `refund-exceeds-balance`, `orderStatus` with `order-not-refundable`,
-         *     `stripeCode` with `payment-request-rejected`.
+         *     `stripeCode` with `payment-request-rejected`, `subscriptionId` with `already-subscribed`,
+         *     `subscriptionId` and `subscriptionStatus` with `subscription-ended` and `subscription-not-active`.
          */
         Problem: {
             type: components["schemas"]["ProblemType"];
@@ -383,9 +392,11 @@ export interface components {
             orderStatus?: string;
             /** @description Stripe's error code, when it gave one. */
             stripeCode?: string | null;
-            /** @description With `already-subscribed` and `subscription-not-active`. */
+            /** @description With `already-subscribed`, `subscription-ended` and `subscription-not-active`. */
             subscriptionId?: string;
-        } & (unknown & unknown & unknown & unknown & unknown & unknown);
+            /** @description With `subscription-ended` and `subscription-not-active`: the subscription's status. */
+            subscriptionStatus?: string;
+        } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown);
     };
     responses: {
         /**
@@ -883,7 +894,7 @@ export interface operations {
             400: components["responses"]["InvalidRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            /** @description `already-subscribed` (with `subscriptionId`, stored), `subscription-checkout-in-progress` or `idempotency-request-in-progress` (both with `Retry-After`). */
+            /** @description `already-subscribed` (with `subscriptionId`, stored), `subscription-ended` (this key's checkout expired or its subscription ended; with `subscriptionId` and `subscriptionStatus`, stored), `subscription-checkout-in-progress` or `idempotency-request-in-progress` (both with `Retry-After`). */
             409: {
                 headers: {
                     Link: components["headers"]["ProblemLink"];
@@ -894,7 +905,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        type?: "urn:payments:problem:already-subscribed" | "urn:payments:problem:subscription-checkout-in-progress" | "urn:payments:problem:idempotency-request-in-progress";
+                        type?: "urn:payments:problem:already-subscribed" | "urn:payments:problem:subscription-ended" | "urn:payments:problem:subscription-checkout-in-progress" | "urn:payments:problem:idempotency-request-in-progress";
                     };
                 };
             };
@@ -935,7 +946,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The subscription, `cancelAtPeriodEnd` true. */
+            /** @description The subscription, `cancelAtPeriodEnd` true, or already ended (`status` says which). */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
@@ -962,7 +973,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `subscription-not-active` (a checkout still open or expired, or the subscription ended), or `idempotency-request-in-progress` (with `Retry-After`). */
+            /** @description `subscription-not-active` (with `subscriptionId` and `subscriptionStatus`: a checkout still open, a first payment being set up (`incomplete`), or `paused`), or `idempotency-request-in-progress` (with `Retry-After`). */
             409: {
                 headers: {
                     Link: components["headers"]["ProblemLink"];

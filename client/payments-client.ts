@@ -106,7 +106,11 @@ export class PaymentsClient {
     return this.create('createRefund', '/v1/refunds', body, operation);
   }
 
-  /** 201 opened, or 200 the user's open checkout for the product (continue it); 409 `already-subscribed` throws with `subscriptionId`. */
+  /**
+   * 201 opened, or 200 the user's open checkout for the product (continue it); 409 `already-subscribed` throws with
+   * `subscriptionId`; 409 `subscription-ended` throws when this operation's checkout expired or its subscription
+   * ended: to subscribe again, start a new operation (a new key).
+   */
   createSubscription(body: SubscriptionRequest, operation: OperationIdentity): Promise<Answer<SubscriptionCheckout>> {
     return this.create('createSubscription', '/v1/subscriptions', body, operation);
   }

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { PaymentRejectedError } from './errors';
 import { derivedId, type IdempotentRequest } from './idempotency-scope';
-import { applyCheckoutSnapshot, applySubscriptionSnapshot, holdsGuard, isLive, type SubscriptionRecord } from './subscription';
+import {
+  applyCheckoutSnapshot, applySubscriptionSnapshot, holdsGuard, isLive, type SubscriptionRecord, type SubscriptionSnapshot, type SubscriptionStatus,
+} from './subscription';
 import type { BillingGateway, SubscriptionGuard, SubscriptionStore } from './subscription-ports';
 import { validateRequestBody } from './validation';
 
@@ -54,25 +56,35 @@ export async function ensureCustomer(tenantId: string, userId: string, deps: Sub
 export type StartOutcome =
   | { kind: 'opened'; record: SubscriptionRecord; createdByThisRequest: boolean }
   | { kind: 'alreadySubscribed'; record: SubscriptionRecord }
+  /** This key's own checkout expired, or its subscription ended: a key names one request, never a second checkout. */
+  | { kind: 'ended'; record: SubscriptionRecord }
+  /** The guard changed hands on every attempt (checkouts ending while others open): retry shortly. */
+  | { kind: 'busy' }
   | { kind: 'keyReused' }
   | { kind: 'priceNotRecurring' }
   | { kind: 'rejected'; message: string; code: string | undefined };
+
+const GUARD_ATTEMPTS = 3;
 
 /**
  * POST /v1/subscriptions. The (tenant, user, product) guard is taken with a conditional put
  * holding the request that took it; every request that finds it continues THAT checkout: same
  * record id, same Stripe key, same parameters, so twenty tabs give one session. A guard whose
- * subscription ended or whose checkout expired is freed and taken again.
+ * subscription ended or whose checkout expired is freed and taken again, but never by the
+ * request that record belongs to: its key has had its checkout (after the 24 h idempotency
+ * record expired, a retry of that key lands here), so it is answered `ended`, not given another.
  */
 export async function startSubscription({ scope, payload, fingerprint }: IdempotentRequest<SubscriptionRequest>, deps: SubscriptionDeps): Promise<StartOutcome> {
   const { tenantId, userId } = scope;
   const ownId = derivedId('subscription', scope);
   const own = await deps.subscriptions.getSubscription(ownId);
   if (own && own.requestFingerprint !== fingerprint) return { kind: 'keyReused' };
-  const product = await deps.billing.recurringPriceProduct(payload.price);
+  if (own && !holdsGuard(own.status)) return endedAnswer(own, deps);
+  // This key's record decides its product, even if the price was archived since (its session stays payable).
+  const product = own?.product ?? (await deps.billing.recurringPriceProduct(payload.price));
   if (!product) return { kind: 'priceNotRecurring' };
-  const customerId = await ensureCustomer(tenantId, userId, deps);
-  for (let attempt = 1; attempt <= 3; attempt++) {
+  const customerId = own?.stripeCustomerId ?? (await ensureCustomer(tenantId, userId, deps));
+  for (let attempt = 1; attempt <= GUARD_ATTEMPTS; attempt++) {
     const guard = await deps.subscriptions.takeGuard({
       tenantId, userId, product, subscriptionId: ownId, ...payload, requestFingerprint: fingerprint, createdAt: deps.now().toISOString(),
     });
@@ -84,7 +96,9 @@ export async function startSubscription({ scope, payload, fingerprint }: Idempot
         if (!(error instanceof PaymentRejectedError)) throw error;
         // Stripe said no (price archived meanwhile…): nothing was opened, so the slot must not stay taken.
         await deps.subscriptions.releaseGuard(tenantId, userId, product, guard.subscriptionId);
-        return { kind: 'rejected', message: error.message, code: error.code };
+        if (guard.subscriptionId === ownId) return { kind: 'rejected', message: error.message, code: error.code };
+        // Another request's parameters were refused (its price archived before it opened): ours may be fine.
+        continue;
       }
     }
     if (record.status === 'checkout_open' && isAbandoned(record, deps)) {
@@ -94,6 +108,7 @@ export async function startSubscription({ scope, payload, fingerprint }: Idempot
       record = (await deps.subscriptions.getSubscription(record.subscriptionId))!;
     }
     if (!holdsGuard(record.status)) {
+      if (record.subscriptionId === ownId) return endedAnswer(record, deps);
       await deps.subscriptions.releaseGuard(tenantId, userId, product, record.subscriptionId);
       continue;
     }
@@ -101,7 +116,13 @@ export async function startSubscription({ scope, payload, fingerprint }: Idempot
     // Live, or incomplete (paid, being set up) or paused (resumable): not a slot for another checkout.
     return { kind: 'alreadySubscribed', record };
   }
-  throw new Error(`subscription guard of ${tenantId}/${userId}/${product} kept changing`);
+  return { kind: 'busy' };
+}
+
+/** The key's own record ended: free the guard if a crash left it held by this record, and say so. */
+async function endedAnswer(record: SubscriptionRecord, deps: SubscriptionDeps): Promise<StartOutcome> {
+  await deps.subscriptions.releaseGuard(record.tenantId, record.userId, record.product, record.subscriptionId);
+  return { kind: 'ended', record };
 }
 
 const isAbandoned = (record: SubscriptionRecord, deps: SubscriptionDeps) =>
@@ -135,16 +156,42 @@ async function openCheckout(guard: SubscriptionGuard, customerId: string, deps: 
 
 export type CancelOutcome = { kind: 'canceled'; record: SubscriptionRecord } | { kind: 'notFound' } | { kind: 'notLive'; record: SubscriptionRecord };
 
+/** Terminal at Stripe: a canceled or incomplete_expired subscription never bills again. */
+const hasEnded = (status: SubscriptionStatus) => status === 'canceled' || status === 'incomplete_expired';
+
 /**
- * POST /v1/subscriptions/{id}/cancel: at period end, at Stripe first (key from the request, so
- * a cancel after a resume in the portal is a new update, not a replay), then Stripe's answer applied.
+ * POST /v1/subscriptions/{id}/cancel: at period end. Idempotent on the subscription, not only on
+ * the key: one that has ended, or that Stripe already cancels at period end, is answered as it
+ * stands with no update at Stripe. The decision is taken on Stripe's current subscription (one
+ * read), not on our record, because a resume in the portal may not have reached us yet; the
+ * update's key comes from the request, so a cancel after such a resume is a new update, not a replay.
+ * A checkout still open has no subscription to cancel yet: `notLive`, like one whose first payment
+ * is being set up (incomplete) or that is paused.
  */
 export async function cancelSubscription({ scope }: IdempotentRequest<unknown>, subscriptionId: string, deps: SubscriptionDeps): Promise<CancelOutcome> {
   const record = await deps.subscriptions.getSubscription(subscriptionId);
   // Another user's (or tenant's) subscription is answered exactly like a missing one.
   if (!record || record.tenantId !== scope.tenantId || record.userId !== scope.userId) return { kind: 'notFound' };
-  if (!record.stripeSubscriptionId || !isLive(record.status)) return { kind: 'notLive', record };
-  const snapshot = await deps.billing.cancelAtPeriodEnd(record.stripeSubscriptionId, `subscription-cancel-v1-${derivedId('subscription-cancel', scope)}`);
+  if (hasEnded(record.status)) return { kind: 'canceled', record };
+  if (!record.stripeSubscriptionId) {
+    // An expired checkout never became a subscription: nothing will bill. An open one may still.
+    return record.status === 'checkout_expired' ? { kind: 'canceled', record } : { kind: 'notLive', record };
+  }
+  const stripeSubscriptionId = record.stripeSubscriptionId;
+  const current = await deps.billing.retrieveSubscription(stripeSubscriptionId);
+  if (!current) throw new Error(`subscription ${subscriptionId} names ${stripeSubscriptionId}, which Stripe does not have`);
+  let snapshot: SubscriptionSnapshot = current;
+  if (isLive(current.status) && !current.cancelAtPeriodEnd) {
+    try {
+      snapshot = await deps.billing.cancelAtPeriodEnd(stripeSubscriptionId, `subscription-cancel-v1-${derivedId('subscription-cancel', scope)}`);
+    } catch (error) {
+      // Ended at Stripe between our read and the update: answer what it is now.
+      if (!(error instanceof PaymentRejectedError)) throw error;
+      snapshot = (await deps.billing.retrieveSubscription(stripeSubscriptionId)) ?? current;
+      if (!hasEnded(snapshot.status)) throw error;
+    }
+  }
   const change = await deps.subscriptions.mutate(subscriptionId, (r) => applySubscriptionSnapshot(r, snapshot), null);
-  return { kind: 'canceled', record: change.kind === 'applied' ? change.record : (await deps.subscriptions.getSubscription(subscriptionId))! };
+  const now = change.kind === 'applied' ? change.record : (await deps.subscriptions.getSubscription(subscriptionId))!;
+  return snapshot.cancelAtPeriodEnd || hasEnded(snapshot.status) ? { kind: 'canceled', record: now } : { kind: 'notLive', record: now };
 }

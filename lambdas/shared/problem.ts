@@ -123,11 +123,17 @@ export const problemTypes = {
     when: 'Another tab or device of the same user is opening the checkout for this product right now (whatever its Idempotency-Key).',
     clientAction: 'Wait `Retry-After` seconds and retry: the answer will be that same checkout (200).',
   },
+  subscriptionEnded: {
+    status: 409,
+    title: 'The subscription this Idempotency-Key started has ended',
+    when: 'POST /v1/subscriptions retried with the key of an earlier request whose checkout expired unpaid (`checkout_expired`) or whose subscription ended (`canceled`, `incomplete_expired`), e.g. after the stored answer expired (24 h). A key names one request: no second checkout is opened for it. `subscriptionId` and `subscriptionStatus` name the record. Stored and replayed for this key.',
+    clientAction: 'To subscribe again, send the request with a new Idempotency-Key.',
+  },
   subscriptionNotActive: {
     status: 409,
     title: 'The subscription is not active, so it cannot be canceled',
-    when: 'Cancel of a subscription whose checkout is still open or expired, or that has ended.',
-    clientAction: 'Read the subscription (`GET /v1/subscriptions`); nothing to cancel.',
+    when: 'Cancel of a subscription whose checkout is still open (no subscription exists yet: an unpaid checkout expires by itself), whose first payment is still being set up (`incomplete`), or that is `paused`. `subscriptionStatus` says which. A subscription that has ended is not refused: cancel answers it as it stands (200).',
+    clientAction: 'Read the subscription (`GET /v1/subscriptions`); nothing to cancel yet. Retry once it is active.',
   },
   priceNotRecurring: {
     status: 422,

@@ -50,6 +50,12 @@ export function createSubscriptionsHandler(deps: SubscriptionsHandlerDeps) {
         return problemResult('priceNotRecurring', `${request.payload.price} is not an active recurring price`);
       case 'rejected':
         return problemResult('paymentRequestRejected', outcome.message, { stripeCode: outcome.code ?? null });
+      case 'ended':
+        return problemResult('subscriptionEnded', `Subscription ${outcome.record.subscriptionId}, which this Idempotency-Key started, is ${outcome.record.status}`, {
+          subscriptionId: outcome.record.subscriptionId, subscriptionStatus: outcome.record.status,
+        });
+      case 'busy':
+        throw new ProblemError('subscriptionCheckoutInProgress', 'The checkout for this product changed hands while this request ran', {}, 1);
       case 'alreadySubscribed':
         return problemResult('alreadySubscribed', `Subscription ${outcome.record.subscriptionId} is ${outcome.record.status}`, { subscriptionId: outcome.record.subscriptionId });
       case 'opened':
@@ -68,7 +74,7 @@ export function createSubscriptionsHandler(deps: SubscriptionsHandlerDeps) {
     (request) => inProgressAs409(async () => {
       const outcome = await cancelSubscription(request, request.payload.subscriptionId, stepDeps);
       if (outcome.kind === 'notFound') return problemResult('notFound', 'No such subscription');
-      if (outcome.kind === 'notLive') return problemResult('subscriptionNotActive', `The subscription is ${outcome.record.status}`, { subscriptionId: outcome.record.subscriptionId });
+      if (outcome.kind === 'notLive') return problemResult('subscriptionNotActive', `The subscription is ${outcome.record.status}`, { subscriptionId: outcome.record.subscriptionId, subscriptionStatus: outcome.record.status });
       return result(200, subscriptionView(outcome.record));
     }),
   );

@@ -318,7 +318,7 @@ describe('reconcile', () => {
 
     const drift = about(await clean(), [subscriptionId, stripeSubscriptionId, customerId]);
     expect(drift.map((d) => `${d.kind}${'field' in d ? `:${d.field}` : ''}`).sort()).toEqual([
-      'duplicate_live_subscriptions', 'stripe_subscription_without_record', 'subscription_mismatch:currentPeriodEnd', 'subscription_mismatch:status',
+      'duplicate_live_subscriptions', 'stripe_subscription_anomaly', 'stripe_subscription_without_record', 'subscription_mismatch:currentPeriodEnd', 'subscription_mismatch:status',
     ]);
     expect(drift).toContainEqual(expect.objectContaining({ kind: 'duplicate_live_subscriptions', stripeSubscriptionIds: expect.stringContaining(outsideId) }));
     // The processor's anomaly items are what the on-call engineer reads next.
