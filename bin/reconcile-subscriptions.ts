@@ -30,7 +30,7 @@ export const SUBSCRIPTION_DRIFT_MEANING: Record<SubscriptionDrift['kind'], strin
   stripe_subscription_without_record: 'our customer has a subscription at Stripe that no record of ours holds (made outside the API, or a record write lost)',
   duplicate_live_subscriptions: 'one customer holds two live subscriptions to one product at Stripe: the customer is billed twice',
   duplicate_customers: 'Stripe has more than one Customer for one of our users',
-  subscription_anomaly: 'an event about our subscription contradicted it and was recorded, not applied',
+  subscription_anomaly: 'an event about our subscription showed something to look at (a second subscription, two live for one product, several items): recorded on the record (its own Stripe subscription still sets its state)',
   stripe_subscription_anomaly: 'the processor recorded an anomaly for a Stripe subscription of our customer that no record holds (anomaly# item; e.g. made outside the API)',
 };
 
@@ -85,6 +85,7 @@ export async function reconcileSubscriptions(deps: {
       ['status', snapshot.status, record.status],
       ['cancelAtPeriodEnd', snapshot.cancelAtPeriodEnd, record.cancelAtPeriodEnd],
       ['currentPeriodEnd', snapshot.currentPeriodEnd, record.currentPeriodEnd],
+      ['product', snapshot.product, record.product],
       ['price', snapshot.price, record.price],
       ['quantity', snapshot.quantity, record.quantity],
     ];

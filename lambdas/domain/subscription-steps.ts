@@ -112,6 +112,14 @@ export async function startSubscription({ scope, payload, fingerprint }: Idempot
       await deps.subscriptions.releaseGuard(tenantId, userId, product, record.subscriptionId);
       continue;
     }
+    if (record.product !== product) {
+      // Its holder moved to another product (a plan switch) and a crash lost the release: free it.
+      // This key's own record on another product is that subscription, live: the answer below.
+      if (record.subscriptionId !== ownId) {
+        await deps.subscriptions.releaseGuard(tenantId, userId, product, record.subscriptionId);
+        continue;
+      }
+    }
     if (record.status === 'checkout_open') return { kind: 'opened', record, createdByThisRequest: record.subscriptionId === ownId };
     // Live, or incomplete (paid, being set up) or paused (resumable): not a slot for another checkout.
     return { kind: 'alreadySubscribed', record };

@@ -1,3 +1,4 @@
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { applyStripeEvent, type StripeEvent } from '../../lambdas/domain/stripe-events';
 import { applySubscriptionEvent, MAX_SYNC_ROUNDS, SubscriptionStillChangingError } from '../../lambdas/domain/subscription-events';
 import type { BillingReader } from '../../lambdas/domain/subscription-ports';
@@ -106,6 +107,22 @@ describe('plan switch to another product', () => {
     for (const event of await eventsOf(() => helper(`subscriptions/${stripeSubscriptionId}/renew`))) await apply(event);
     expect((await record(subscriptionId)).status).toBe('canceled');
     expect(await guardHolder('switcher', team.product)).toBeUndefined();
+  });
+
+  it('a crash lost the old product\'s guard release after a switch: the next checkout for that product frees it and opens', async () => {
+    const { subscriptionId, stripeSubscriptionId } = await paid('crashed-switch');
+    const oldGuard = (await store.scanAll()).find((i) => i.pk === keys.guard('acme', 'crashed-switch', basic.product))!;
+    for (const event of await switchPlan(stripeSubscriptionId, team.price)) await apply(event);
+    expect(await guardHolder('crashed-switch', basic.product)).toBeUndefined();
+    // The record moved to Team, but the Basic guard is back as if its release had never run.
+    await DynamoDBDocumentClient.from(h.db.client).send(new PutCommand({ TableName: TABLES.subscriptions, Item: oldGuard }));
+    expect(await guardHolder('crashed-switch', basic.product)).toBe(subscriptionId);
+    const sessionsBefore = h.emulator.state.sessions.size;
+    const basicAgain = await subscribe('crashed-switch', basic.price);
+    expect(basicAgain.status).toBe(201);
+    expect(h.emulator.state.sessions.size).toBe(sessionsBefore + 1);
+    expect(await guardHolder('crashed-switch', basic.product)).toBe(basicAgain.body.subscriptionId);
+    expect(await guardHolder('crashed-switch', team.product)).toBe(subscriptionId);
   });
 
   it('switching to a product the user already holds live: Stripe\'s state is applied and the two-live anomaly recorded (and shown by reconcile), never merged', async () => {
