@@ -22,7 +22,11 @@ beforeAll(async () => {
 afterAll(() => stack?.stop());
 
 const token = localToken('acme', 'alice');
-const corsHeaders = (response: Response) => Object.fromEntries([...response.headers].filter(([name]) => /^access-control|^vary$/.test(name)));
+const corsHeaders = (response: Response) => {
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => /^access-control|^vary$/.test(name) && (headers[name] = value));
+  return headers;
+};
 const call = (method: string, path: string, origin: string, body?: unknown) =>
   fetch(`${stack.apiUrl}${path}`, {
     method,

@@ -37,7 +37,7 @@ function resourcePaths(template: Template): Map<string, string> {
   for (const id of Object.keys(resources)) pathOf(id);
   return paths;
 }
-function methodsByPath(template: Template) {
+function methodsByPath(template: Template): ({ path: string } & Record<string, any>)[] {
   const paths = resourcePaths(template);
   return Object.values(template.findResources('AWS::ApiGateway::Method') as Resources).map((method) => ({
     path: paths.get(method.Properties.ResourceId.Ref) ?? '/',

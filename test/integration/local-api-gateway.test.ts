@@ -66,6 +66,11 @@ describe('CORS, as the stack configures it from corsAllowedOrigins', () => {
     cors.use({ orders: answer('orders'), checkout: answer('checkout'), subscriptions: answer('subscriptions'), webhooks: answer('webhooks') });
   });
   afterAll(() => cors.close());
+  const corsHeaders = (response: Response) => {
+    const headers: Record<string, string> = {};
+    response.headers.forEach((value, name) => /^access-control|^vary$/.test(name) && (headers[name] = value));
+    return headers;
+  };
   const preflight = (path: string, origin: string, method = 'POST') =>
     fetch(`${corsUrl}${path}`, { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': method, 'Access-Control-Request-Headers': 'authorization,content-type,idempotency-key' } });
 
@@ -73,7 +78,7 @@ describe('CORS, as the stack configures it from corsAllowedOrigins', () => {
     reached.splice(0);
     const answer = await preflight('/v1/subscriptions', ADMIN);
     expect(answer.status).toBe(204);
-    expect(Object.fromEntries([...answer.headers].filter(([name]) => /^access-control|^vary$/.test(name)))).toEqual({
+    expect(corsHeaders(answer)).toEqual({
       'access-control-allow-origin': ADMIN,
       'access-control-allow-methods': 'POST,GET',
       'access-control-allow-headers': 'Authorization,Content-Type,Idempotency-Key',
@@ -125,7 +130,7 @@ describe('CORS, as the stack configures it from corsAllowedOrigins', () => {
   it('without allowed origins (the default): no preflight, no CORS header anywhere', async () => {
     const answer = await fetch(`${url}/v1/checkouts`, { method: 'OPTIONS', headers: { Origin: SHOP, 'Access-Control-Request-Method': 'POST' } });
     expect(answer.status).toBe(404);
-    expect([...answer.headers.keys()].filter((name) => /^access-control|^vary$/.test(name))).toEqual([]);
+    expect(corsHeaders(answer)).toEqual({});
     const refused = await fetch(`${url}/v1/orders/ord_1`, { headers: { Origin: SHOP } });
     expect(refused.status).toBe(401);
     expect(refused.headers.get('access-control-allow-origin')).toBeNull();
