@@ -17,7 +17,7 @@ const cli = defineCli({
     json: { type: 'boolean', default: false, description: "the handlers' raw JSON log lines instead of one readable line per request and event" },
   },
   usesLocalStack: true,
-  examples: ['npm start -- --persist .local-data', 'PORT=3001 STRIPE_EMULATOR_PORT=0 npm start -- --log-level debug'],
+  examples: ['npm start -- --persist .local-data', 'PORT=3100 SHOP_PORT=3101 STRIPE_EMULATOR_PORT=0 npm start -- --log-level debug'],
 });
 const { values } = parseCli(cli);
 
