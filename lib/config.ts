@@ -1,4 +1,5 @@
 import type { Node } from 'constructs';
+import { validAllowedOrigins } from '../lambdas/shared/cors';
 
 export interface Throttle {
   /** Steady-state requests per second. */
@@ -58,6 +59,11 @@ export interface PaymentsStackConfig {
    * @default false
    */
   readonly apiGatewayCloudWatchRole: boolean;
+  /**
+   * Origins of the web apps that may call the API from a browser (CORS): exact origins such as
+   * `https://shop.example.com`, never `*`. @default [] no CORS at all: browsers on other origins are refused
+   */
+  readonly corsAllowedOrigins: string[];
 }
 
 const STAGES = ['dev', 'prod'] as const;
@@ -68,7 +74,7 @@ export const CONTEXT_KEYS = [
   'removeTablesOnDelete', 'checkoutIdempotencyTtlSeconds', 'refundIdempotencyTtlSeconds', 'stripeEventIdempotencyTtlSeconds',
   'maxReceiveCount', 'processorMaxConcurrency', 'processorReservedConcurrency', 'apiThrottleRateLimit', 'apiThrottleBurstLimit',
   'webhookThrottleRateLimit', 'webhookThrottleBurstLimit', 'enableWaf', 'wafRequestsPerIpPer5Minutes', 'stripeWebhookCidrs',
-  'kmsEncryption', 'alarmEmail', 'noWebhooksAlarmHours', 'apiGatewayCloudWatchRole',
+  'kmsEncryption', 'alarmEmail', 'noWebhooksAlarmHours', 'apiGatewayCloudWatchRole', 'corsAllowedOrigins',
 ] as const;
 
 /** The CDK CLI's own keys (`aws:cdk:*`), feature flags (`@aws-cdk/…:…`) and cached lookups all contain a colon. */
@@ -163,6 +169,7 @@ export function configFromContext(node: Node): PaymentsStackConfig {
     alarmEmail,
     noWebhooksAlarmHours,
     apiGatewayCloudWatchRole: flag(node, 'apiGatewayCloudWatchRole', false),
+    corsAllowedOrigins: validAllowedOrigins(list(node, 'corsAllowedOrigins', /^\S+$/, 'origins (e.g. https://shop.example.com)'), 'Context corsAllowedOrigins'),
   };
   if (config.stripeApiKeySecretName === config.stripeWebhookSecretName) {
     throw new Error('Contexts stripeApiKeySecretName and stripeWebhookSecretName name the same secret: each function must read only its own');

@@ -8,6 +8,7 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { CORS_ALLOWED_ORIGINS_ENV } from '../lambdas/shared/cors';
 import { STRIPE_CLIENT_DEFAULTS, stripeCallBudgetMs } from '../lambdas/shared/stripe-time-budget';
 import type { PaymentsStackConfig } from './config';
 import { Operations } from './constructs/operations';
@@ -191,6 +192,13 @@ export class PaymentsStack extends Stack {
     const problems = new PaymentsFunction(this, 'ProblemsFunction', { logRetention, logLevel: shared.logLevel, handlerFolder: 'problems', memorySize: 128 });
 
     this.functions = { checkout, orders, refunds, subscriptions, webhooks, problems, events: processor, recovery };
+    // The functions behind browser routes echo allowed origins (API Gateway adds no CORS header
+    // to a proxy response); the webhook receiver, the processor and recovery get nothing.
+    if (config.corsAllowedOrigins.length > 0) {
+      for (const name of new Set(routes.filter((route) => !route.serverToServer).map((route) => route.handler))) {
+        this.functions[name].addEnvironment(CORS_ALLOWED_ORIGINS_ENV, config.corsAllowedOrigins.join(','));
+      }
+    }
     for (const fn of Object.values(this.functions)) {
       Validations.of(fn).acknowledge({ id: 'AwsSolutions-L1', reason: 'Pinned to Node.js 22 on purpose: the runtime the code is tested on (with Node 20 locally); upgrades are a deliberate change.' });
       Validations.of(fn.role!).acknowledge({
@@ -208,6 +216,7 @@ export class PaymentsStack extends Stack {
       webhookThrottle: config.webhookThrottle,
       waf: config.enableWaf ? { requestsPerIpPer5Minutes: config.wafRequestsPerIpPer5Minutes, stripeWebhookCidrs: config.stripeWebhookCidrs } : undefined,
       accountCloudWatchRole: config.apiGatewayCloudWatchRole,
+      corsAllowedOrigins: config.corsAllowedOrigins,
     });
     this.operations = new Operations(this, 'Operations', {
       api: this.api.restApi,

@@ -14,6 +14,11 @@ export interface RouteDefinition {
   readonly authorized: boolean;
   /** Why a route without the Cognito authorizer is safe (recorded with the cdk-nag findings it answers). */
   readonly publicBecause?: string;
+  /**
+   * Called by servers only (Stripe), never by a page: no CORS preflight and no CORS headers, so
+   * no browser is ever allowed to call it. @default false
+   */
+  readonly serverToServer?: boolean;
   /** Schema in docs/openapi.yaml the handler validates the JSON body against (bin/request-validators.ts). */
   readonly bodySchema?: 'CheckoutRequest' | 'RefundRequest' | 'SubscriptionRequest' | 'BillingPortalRequest';
 }
@@ -34,9 +39,20 @@ export const routes: readonly RouteDefinition[] = [
     resource: '/v1/webhooks/stripe',
     handler: 'webhooks',
     authorized: false,
+    serverToServer: true,
     publicBecause: 'Stripe cannot present a Cognito token: the webhook authenticates each request by its Stripe-Signature HMAC, verified on the raw body before anything else.',
   },
   // The documentation every problem response links to (Link rel="describedby"): public text, no data.
   { method: 'GET', resource: '/problems', handler: 'problems', authorized: false, publicBecause: PROBLEM_PAGES_ARE_PUBLIC },
   { method: 'GET', resource: '/problems/{slug}', handler: 'problems', authorized: false, publicBecause: PROBLEM_PAGES_ARE_PUBLIC },
 ];
+
+/**
+ * The resources a browser may call and their methods: each gets a CORS preflight (OPTIONS),
+ * deployed and locally. Server-to-server routes (the Stripe webhook) get none.
+ */
+export function preflightResources(): { resource: string; methods: RouteDefinition['method'][] }[] {
+  const methods = new Map<string, RouteDefinition['method'][]>();
+  for (const route of routes) if (!route.serverToServer) methods.set(route.resource, [...(methods.get(route.resource) ?? []), route.method]);
+  return [...methods].map(([resource, list]) => ({ resource, methods: list }));
+}

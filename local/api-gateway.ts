@@ -1,9 +1,10 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gatewayResponseCorsHeaders, preflightHeaders } from '../lambdas/shared/cors';
 import { problemBody, type ProblemKind } from '../lambdas/shared/problem';
 import { problemLinkHeader } from '../lambdas/shared/problem-links';
-import { routes, type HandlerName } from '../lib/routes';
+import { preflightResources, routes, type HandlerName } from '../lib/routes';
 import { apiGatewayProxyEvent } from './api-gateway-event';
 import { lambdaContext } from './lambda-context';
 
@@ -15,8 +16,13 @@ const MAX_BODY_BYTES = 10 * 1024 * 1024;
 const routeMatchers = routes.map((route) => ({
   route,
   names: [...route.resource.matchAll(/\{(\w+)\}/g)].map((m) => m[1]),
-  pattern: new RegExp(`^${route.resource.replace(/\{\w+\}/g, '([^/]+)')}$`),
+  pattern: resourcePattern(route.resource),
 }));
+const preflightMatchers = preflightResources().map(({ resource, methods }) => ({ methods, pattern: resourcePattern(resource) }));
+
+function resourcePattern(resource: string): RegExp {
+  return new RegExp(`^${resource.replace(/\{\w+\}/g, '([^/]+)')}$`);
+}
 
 /**
  * Decodes a Cognito JWT's claims WITHOUT verifying its signature: local only. The deployed
@@ -57,29 +63,31 @@ export interface RequestLogEntry {
   replayed: boolean;
 }
 
-/** Extra pages served beside the API (the demo shop); answers false when it does not own the path. */
-export type Mount = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean;
-
 /**
  * A local REST API: the routes of lib/routes.ts, the proxy events API Gateway builds, the Cognito
- * authorizer's 401, and its gateway responses as problem+json (as the deployed stack sets them).
+ * authorizer's 401, its gateway responses as problem+json and, given allowed origins, the CORS
+ * preflights and gateway response headers (all as the deployed stack sets them).
  */
 export class LocalApiGateway {
   private readonly server: Server;
   private handlers: Partial<Record<HandlerName, ProxyHandler>> = {};
   /** False until the handlers are attached, and again while stopping: then everything answers 503. */
   private ready = false;
-  private readonly mounts: Mount[] = [];
   /** What the request log needs from each answer (headers given to writeHead are not readable back). */
   private readonly answers = new WeakMap<ServerResponse, { problemType?: string; replayed?: boolean }>();
-  /** Called once per answered request (health checks and mounted pages excepted). */
+  /** Called once per answered request (health checks excepted). */
   onRequest?: (entry: RequestLogEntry) => void;
 
   /**
    * @param invocationTimeoutMs each invocation's deadline (its idempotency lock lasts as long).
    *   @default 29000, API Gateway's own limit
+   * @param corsAllowedOrigins the stack's context corsAllowedOrigins (the handlers read the same
+   *   list from CORS_ALLOWED_ORIGINS). @default [] no CORS, as deployed without the context key
    */
-  constructor(private readonly invocationTimeoutMs = 29_000) {
+  constructor(
+    private readonly invocationTimeoutMs = 29_000,
+    private readonly corsAllowedOrigins: readonly string[] = [],
+  ) {
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         console.error('[api-gateway] handler crashed', error);
@@ -102,10 +110,6 @@ export class LocalApiGateway {
     this.ready = true;
   }
 
-  mount(handler: Mount): void {
-    this.mounts.push(handler);
-  }
-
   close(): Promise<void> {
     this.ready = false;
     return new Promise((resolve) => {
@@ -117,7 +121,7 @@ export class LocalApiGateway {
   private gatewayProblem(req: IncomingMessage, res: ServerResponse, kind: ProblemKind, options: { status?: number; detail?: string; headers?: Record<string, string> } = {}) {
     const body = problemBody(kind, options.detail);
     this.answers.set(res, { problemType: body.type });
-    res.writeHead(options.status ?? body.status, { 'Content-Type': 'application/problem+json', Link: this.problemLink(req, kind), ...options.headers });
+    res.writeHead(options.status ?? body.status, { 'Content-Type': 'application/problem+json', Link: this.problemLink(req, kind), ...this.gatewayCors(req), ...options.headers });
     res.end(JSON.stringify({ ...body, status: options.status ?? body.status }));
   }
 
@@ -125,8 +129,13 @@ export class LocalApiGateway {
   private gatewayError(req: IncomingMessage, res: ServerResponse) {
     const { status: _status, ...body } = problemBody('gatewayError');
     this.answers.set(res, { problemType: body.type });
-    res.writeHead(502, { 'Content-Type': 'application/problem+json', 'Retry-After': '1', Link: this.problemLink(req, 'gatewayError') });
+    res.writeHead(502, { 'Content-Type': 'application/problem+json', 'Retry-After': '1', Link: this.problemLink(req, 'gatewayError'), ...this.gatewayCors(req) });
     res.end(JSON.stringify(body));
+  }
+
+  /** The CORS headers the stack puts on every gateway response. */
+  private gatewayCors(req: IncomingMessage) {
+    return gatewayResponseCorsHeaders(this.corsAllowedOrigins, req.headers.origin);
   }
 
   /** The stack's gateway responses link to the stage's problem pages; here, to this server's. */
@@ -141,11 +150,17 @@ export class LocalApiGateway {
       res.writeHead(this.ready ? 200 : 503, { 'Content-Type': 'application/json', ...(this.ready ? {} : { 'Retry-After': '1' }) });
       return res.end(JSON.stringify({ status: this.ready ? 'ready' : 'starting' }));
     }
-    for (const mount of this.mounts) if (await mount(req, res, url)) return;
     const started = Date.now();
     res.once('finish', () =>
       this.onRequest?.({ method: req.method ?? 'GET', path: url.pathname, status: res.statusCode, ms: Date.now() - started, ...this.answers.get(res), replayed: this.answers.get(res)?.replayed ?? false }),
     );
+    // API Gateway answers the preflight itself (a mock integration, no authorizer, no function).
+    const preflight = req.method === 'OPTIONS' && this.corsAllowedOrigins.length > 0 ? preflightMatchers.find((m) => m.pattern.test(url.pathname)) : undefined;
+    if (preflight) {
+      req.resume();
+      res.writeHead(204, preflightHeaders(this.corsAllowedOrigins, req.headers.origin, preflight.methods));
+      return res.end();
+    }
     if (!this.ready) {
       // Nothing ran: any request, a POST with its Idempotency-Key included, can simply come back.
       return this.gatewayProblem(req, res, 'gatewayError', { status: 503, detail: 'The local stack is starting or stopping; retry shortly.', headers: { 'Retry-After': '1' } });

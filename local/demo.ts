@@ -16,7 +16,7 @@ const cli = defineCli({
     'submit, the payment, the webhook making the order paid, a refund retried, an over-refund refused.',
   options: {},
   usesLocalStack: true,
-  examples: ['npm run demo', 'PORT=3001 STRIPE_EMULATOR_PORT=12112 npm run demo'],
+  examples: ['npm run demo', 'PORT=3100 STRIPE_EMULATOR_PORT=12112 npm run demo'],
 });
 parseCli(cli);
 const apiUrl = process.env.API_URL ?? localUrl('api');

@@ -4,6 +4,7 @@
  */
 export const LOCAL_SERVICES = {
   api: { env: 'PORT', defaultPort: 3000, label: 'API Gateway emulator' },
+  shop: { env: 'SHOP_PORT', defaultPort: 3001, label: 'demo shop' },
   stripe: { env: 'STRIPE_EMULATOR_PORT', defaultPort: 12111, label: 'Stripe emulator' },
   sqs: { env: 'SQS_PORT', defaultPort: 9324, label: 'SQS emulator' },
   dynamodb: { env: 'DYNAMODB_PORT', defaultPort: 8000, label: 'DynamoDB' },

@@ -5,7 +5,8 @@ import { LocalApiGateway, type ProxyHandler, type RequestLogEntry } from './api-
 import { chooseDynamoDbBackend, createTables, LOCAL_CREDENTIALS, LOCAL_TABLE_NAMES, startLocalDynamoDb, type DynamoDbBackend, type LocalDynamoDb } from './dynamodb';
 import { collectionsOf, restoreCollections, StateFiles, type PersistedPart } from './persistence';
 import { listening } from './ports';
-import { createShop } from './shop/server';
+import { validAllowedOrigins, CORS_ALLOWED_ORIGINS_ENV } from '../lambdas/shared/cors';
+import { createShop, startShopServer, type ShopServer } from './shop/server';
 import { QueuePoller, type SqsHandler } from './queue-poller';
 import { startSqsEmulator, type SqsEmulator } from './sqs-emulator/server';
 import { startStripeEmulator, type StripeEmulator } from './stripe-emulator/server';
@@ -13,15 +14,22 @@ import { LOCAL_APP_CLIENT_ID } from './token';
 
 export interface LocalStackOptions {
   /** 0 picks a free port. */
-  ports: { api: number; stripe: number; sqs: number; dynamodb: number };
+  /** The shop's port: @default 0 (a free one). */
+  ports: { api: number; stripe: number; sqs: number; dynamodb: number; shop?: number };
   /** Keep the local world in this folder: DynamoDB, the Stripe emulator's state, the queues' messages. */
   persistDir?: string;
   /** @default chooseDynamoDbBackend(): DYNAMODB_BACKEND, else DynamoDB Local when Java is there */
   dynamoDbBackend?: DynamoDbBackend;
   /** A database that is already running (the tests' shared DynamoDB Local); the stack closes its client. */
   dynamoDb?: LocalDynamoDb;
-  /** Serve the demo shop at /shop/ (bundled with esbuild at start). @default false */
+  /** Serve the demo shop at /shop/ on its own port (bundled with esbuild at start); its origin is allowed (CORS). @default false */
   shop?: boolean;
+  /**
+   * Origins allowed to call the API from a browser besides the shop's: the deployed stack's
+   * context corsAllowedOrigins, applied by the API Gateway emulator and the handlers alike.
+   * @default [] (with no shop either: no CORS, as deployed without the context key)
+   */
+  corsAllowedOrigins?: string[];
   /** Called once per API request answered (the `npm start` terminal's log). */
   onRequest?: (entry: RequestLogEntry) => void;
   /** A real Stripe test key: the handlers then talk to Stripe itself instead of the emulator. */
@@ -83,7 +91,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     stoppers.push(async () => sqs.destroy());
     const { deadLetterQueueUrl, queueUrl, queueArn } = await createEventQueues(sqs, options);
 
-    const api = new LocalApiGateway();
+    let shop: ShopServer | undefined;
+    if (options.shop) {
+      const port = options.ports.shop ?? 0;
+      shop = await listening('shop', port, startShopServer(port));
+      stoppers.push(() => shop!.close());
+    }
+    const corsAllowedOrigins = validAllowedOrigins([...(shop ? [shop.origin] : []), ...(options.corsAllowedOrigins ?? [])], 'corsAllowedOrigins');
+    const api = new LocalApiGateway(undefined, corsAllowedOrigins);
     api.onRequest = options.onRequest;
     const apiUrl = await listening('api', options.ports.api, api.listen(options.ports.api));
     stoppers.push(() => api.close());
@@ -122,12 +137,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       STRIPE_WEBHOOK_SECRET: options.webhookSecret,
       RECOVERY_GRACE_SECONDS: process.env.RECOVERY_GRACE_SECONDS ?? '120',
       COGNITO_APP_CLIENT_IDS: LOCAL_APP_CLIENT_ID,
+      [CORS_ALLOWED_ORIGINS_ENV]: corsAllowedOrigins.join(','),
       ...(stripe ? { STRIPE_API_BASE: stripe.url } : {}),
     });
     if (!stripe) delete process.env.STRIPE_API_BASE;
-    if (options.shop) {
-      api.mount(await createShop({ stripe: { secretKey: options.realStripeSecretKey ?? LOCAL_EMULATOR_SECRET_KEY, apiBase: stripe?.url } }));
-    }
+    shop?.use(await createShop({ stripe: { secretKey: options.realStripeSecretKey ?? LOCAL_EMULATOR_SECRET_KEY, apiBase: stripe?.url }, apiUrl }));
     const handlers = await loadHandlers();
     api.use(handlers);
     backlog?.redeliver();
@@ -150,7 +164,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     return {
       apiUrl,
-      shopUrl: options.shop ? `${apiUrl}/shop/` : undefined,
+      shopUrl: shop?.url,
       stripeUrl: stripe?.url,
       sqsUrl: sqsEmulator.url,
       dynamoDbUrl: dynamoDb.endpoint,

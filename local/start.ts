@@ -17,7 +17,7 @@ const cli = defineCli({
     json: { type: 'boolean', default: false, description: "the handlers' raw JSON log lines instead of one readable line per request and event" },
   },
   usesLocalStack: true,
-  examples: ['npm start -- --persist .local-data', 'PORT=3001 STRIPE_EMULATOR_PORT=0 npm start -- --log-level debug'],
+  examples: ['npm start -- --persist .local-data', 'PORT=3100 SHOP_PORT=3101 STRIPE_EMULATOR_PORT=0 npm start -- --log-level debug'],
 });
 const { values } = parseCli(cli);
 
@@ -29,7 +29,7 @@ function fail(message: string, code: number): never {
 async function main() {
   const level = values['log-level'] as LogLevel;
   if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
-  const ports = { api: localPort('api'), stripe: localPort('stripe'), sqs: localPort('sqs'), dynamodb: localPort('dynamodb') };
+  const ports = { api: localPort('api'), stripe: localPort('stripe'), sqs: localPort('sqs'), dynamodb: localPort('dynamodb'), shop: localPort('shop') };
   const realStripeSecretKey = process.env.STRIPE_SECRET_KEY || undefined;
   if (realStripeSecretKey && !realStripeSecretKey.startsWith('sk_test_')) {
     fail('Refusing to run the local stack with a live Stripe key: use a test-mode key (sk_test_…).', 1);
@@ -75,7 +75,7 @@ async function main() {
   const line = (label: string, text: string) => console.log(`  ${label.padEnd(10)} ${text}`);
   console.log('\nLocal payments stack');
   line('API', `${stack.apiUrl}  (${routes.map((r) => `${r.method} ${r.resource}`).join(', ')}; GET /_local/health)`);
-  line('Shop', `${stack.shopUrl}  (a demo shop on client/payments-client.ts: buy, pay on the Stripe page, refund)`);
+  line('Shop', `${stack.shopUrl}  (a demo shop on client/payments-client.ts: buy, pay on the Stripe page, refund; its origin is the API's CORS origin)`);
   line('Stripe', stack.stripeUrl ? `${stack.stripeUrl}  (emulator; webhooks → ${stack.apiUrl}/v1/webhooks/stripe)` : 'real Stripe test mode (STRIPE_SECRET_KEY); forward webhooks with `stripe listen`');
   line('SQS', `${stack.sqsUrl}  (events ${stack.queueUrl}, DLQ ${stack.deadLetterQueueUrl})`);
   line('DynamoDB', `${stack.dynamoDbUrl}  (${stack.dynamoDb.description}, ${values.persist ? `persisted in ${values.persist}` : 'in memory'}; DYNAMODB_BACKEND=${backend})`);

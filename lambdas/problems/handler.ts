@@ -1,3 +1,5 @@
+import { withCors } from '../shared/cors';
 import { createProblemsHandler } from './create-problems-handler';
 
-export const handler = createProblemsHandler();
+// CORS headers for the allowed origins (CORS_ALLOWED_ORIGINS): API Gateway adds none to a proxy response.
+export const handler = withCors(createProblemsHandler());

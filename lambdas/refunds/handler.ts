@@ -1,3 +1,4 @@
+import { withCors } from '../shared/cors';
 import { dynamoDbClient } from '../shared/aws-clients';
 import { positiveIntEnv, requiredEnv } from '../shared/env';
 import { journalFromEnv } from '../shared/journal';
@@ -6,11 +7,12 @@ import { createRefundsHandler } from './create-refunds-handler';
 
 const dynamoDb = dynamoDbClient();
 
-export const handler = createRefundsHandler({
+// CORS headers for the allowed origins (CORS_ALLOWED_ORIGINS): API Gateway adds none to a proxy response.
+export const handler = withCors(createRefundsHandler({
   dynamoDb,
   ordersTableName: requiredEnv('ORDERS_TABLE_NAME'),
   idempotencyTableName: requiredEnv('IDEMPOTENCY_TABLE_NAME'),
   gateway: new StripePaymentGateway(),
   journal: journalFromEnv(dynamoDb),
   idempotencyTtlSeconds: positiveIntEnv('REFUND_IDEMPOTENCY_TTL_SECONDS', 86_400),
-});
+}));

@@ -1,4 +1,4 @@
-import { Aws, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import {
   AccessLogFormat,
   AuthorizationType,
@@ -17,10 +17,11 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnIPSet, CfnWebACL, CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
+import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS, CORS_MAX_AGE_SECONDS, gatewayResponseOrigin } from '../../lambdas/shared/cors';
 import { problemBody, type ProblemKind } from '../../lambdas/shared/problem';
 import { problemLinkHeader } from '../../lambdas/shared/problem-links';
 import type { Throttle } from '../config';
-import { routes, type HandlerName } from '../routes';
+import { preflightResources, routes, type HandlerName } from '../routes';
 
 export interface PaymentsApiProps {
   readonly handlers: Record<HandlerName, IFunction>;
@@ -38,6 +39,12 @@ export interface PaymentsApiProps {
    * whatever role the account and region have set, so it is a deliberate choice. @default false
    */
   readonly accountCloudWatchRole?: boolean;
+  /**
+   * Origins browsers may call the API from (lambdas/shared/cors.ts): a preflight on every route
+   * but the webhook, and CORS headers on API Gateway's own responses. The handlers add theirs
+   * from their CORS_ALLOWED_ORIGINS. @default [] no CORS
+   */
+  readonly corsAllowedOrigins?: readonly string[];
 }
 
 export interface WafOptions {
@@ -102,7 +109,8 @@ export class PaymentsApi extends Construct {
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
       reason: 'The account-level role API Gateway needs to write access logs; AWS documents this managed policy as its permission set.',
     });
-    this.addGatewayResponses(props.stageName);
+    const corsAllowedOrigins = props.corsAllowedOrigins ?? [];
+    this.addGatewayResponses(props.stageName, corsAllowedOrigins);
 
     const authorizer = new CognitoUserPoolsAuthorizer(this, 'Authorizer', { cognitoUserPools: [props.userPool] });
     // No API Gateway body models: their 400 cannot name the failing fields (validationErrorString
@@ -127,6 +135,7 @@ export class PaymentsApi extends Construct {
         Validations.of(method).acknowledge({ id: 'AwsSolutions-COG4', reason });
       }
     }
+    if (corsAllowedOrigins.length > 0) this.addPreflights(corsAllowedOrigins);
 
     if (props.waf) {
       this.webAcl = this.addWebAcl(props.waf, webhookRoute.resource, props.stageName);
@@ -138,18 +147,46 @@ export class PaymentsApi extends Construct {
     }
   }
 
-  /** API Gateway's own answers (401, throttling, validation...) speak problem+json too. */
-  private addGatewayResponses(stageName: string) {
+  /**
+   * OPTIONS on each resource a browser calls, answered by API Gateway itself (a mock integration,
+   * no authorizer: browsers send preflights without the token). CDK's preflight echoes a listed
+   * Origin (a VTL override when there are several) and otherwise names the first listed origin,
+   * which the browser refuses; local/api-gateway.ts answers the same (cors.ts preflightHeaders).
+   */
+  private addPreflights(allowOrigins: readonly string[]) {
+    for (const { resource: path, methods } of preflightResources()) {
+      // cdk-nag's authorizer rules (APIG4, COG4) exempt OPTIONS methods: nothing to acknowledge.
+      this.restApi.root.resourceForPath(path).addCorsPreflight({
+        allowOrigins: [...allowOrigins],
+        allowHeaders: [...CORS_ALLOWED_HEADERS],
+        allowMethods: methods,
+        maxAge: Duration.seconds(CORS_MAX_AGE_SECONDS),
+        statusCode: 204,
+      });
+    }
+  }
+
+  /** API Gateway's own answers (401, throttling, validation...) speak problem+json too, readable by allowed origins. */
+  private addGatewayResponses(stageName: string, corsAllowedOrigins: readonly string[]) {
     // Gateway responses can only carry static header values, so the link names the stage's
     // execute-api URL (the handlers compute theirs from the request, custom domains included).
     const stageUrl = `https://${this.restApi.restApiId}.execute-api.${Aws.REGION}.${Aws.URL_SUFFIX}/${stageName}`;
+    // Static or the request's Origin: gateway responses have no conditions (see cors.ts gatewayResponseOrigin).
+    const origin = gatewayResponseOrigin(corsAllowedOrigins);
+    const cors: Record<string, string> = origin
+      ? {
+          'Access-Control-Allow-Origin': 'static' in origin ? `'${origin.static}'` : `method.request.header.${origin.fromRequestHeader}`,
+          'Access-Control-Expose-Headers': `'${CORS_EXPOSED_HEADERS.join(',')}'`,
+          Vary: "'Origin'",
+        }
+      : {};
     const respond = (type: ResponseType, kind: ProblemKind, options: { status?: string; detail?: string; headers?: Record<string, string> } = {}) => {
       const { status: _status, ...body } = problemBody(kind);
       const template = JSON.stringify({ ...body, ...(options.status ? { status: Number(options.status) } : {}) }).replace(/}$/, options.detail ? `,"detail":${options.detail}}` : '}');
       this.restApi.addGatewayResponse(`${kind}${type.responseType}`, {
         type,
         statusCode: options.status,
-        responseHeaders: { 'Content-Type': "'application/problem+json'", Link: `'${problemLinkHeader(stageUrl, kind)}'`, ...options.headers },
+        responseHeaders: { 'Content-Type': "'application/problem+json'", Link: `'${problemLinkHeader(stageUrl, kind)}'`, ...cors, ...options.headers },
         templates: { 'application/json': template },
       });
     };

@@ -13,6 +13,8 @@ interface Product {
   currency: string;
 }
 interface ShopConfig {
+  /** The API, on another origin than this page (as a web app calls the deployed API): every call is a CORS request. */
+  apiUrl: string;
   token: string;
   products: Product[];
 }
@@ -40,7 +42,7 @@ const say = (text: string, kind: 'info' | 'error' = 'info') => {
 
 async function main() {
   const config = (await (await fetch('/shop/config.json')).json()) as ShopConfig;
-  const payments = new PaymentsClient({ baseUrl: location.origin, token: () => config.token, keyStore: new StorageKeyStore(localStorage), maxElapsedMs: 20_000 });
+  const payments = new PaymentsClient({ baseUrl: config.apiUrl, token: () => config.token, keyStore: new StorageKeyStore(localStorage), maxElapsedMs: 20_000 });
   const params = new URLSearchParams(location.search);
   const cartId = params.get('cart');
   if (location.pathname.endsWith('/order') && cartId) return showOrder(payments, cartId);

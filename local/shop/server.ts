@@ -1,19 +1,22 @@
 import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import Stripe from 'stripe';
-import type { Mount } from '../api-gateway';
 import { localToken } from '../token';
 
 /**
- * The demo shop `npm start` serves at /shop/: a page, its script (client/payments-client.ts
- * bundled for the browser by esbuild at start-up) and /shop/config.json (the products, as Stripe
- * Prices created on first use, and a local token for the demo shopper).
+ * The demo shop `npm start` serves at /shop/ on its own port, so its page calls the API across
+ * origins (CORS) as a deployed web app does: a page, its script (client/payments-client.ts
+ * bundled for the browser by esbuild at start-up) and /shop/config.json (the API's URL, the
+ * products as Stripe Prices created on first use, and a local token for the demo shopper).
  */
 export interface ShopOptions {
   /** Where the shop creates its Prices: the emulator, or real Stripe test mode. */
   stripe: { secretKey: string; apiBase?: string };
+  /** The API the page calls. */
+  apiUrl: string;
 }
 
 const CATALOGUE = [
@@ -21,6 +24,9 @@ const CATALOGUE = [
   { name: 'Enamel mug', amountMinor: 1200 },
   { name: 'Sticker pack', amountMinor: 450 },
 ];
+/** The shop's pages; answers false for a path it does not own. */
+export type Mount = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean;
+
 export const SHOP_TENANT = 'demo-shop';
 export const SHOP_USER = 'shopper';
 
@@ -68,11 +74,64 @@ export async function createShop(options: ShopOptions): Promise<Mount> {
     else if (file === 'app.js') send(res, 200, 'text/javascript; charset=utf-8', script);
     else if (file === 'config.json') {
       try {
-        send(res, 200, 'application/json', JSON.stringify({ token: localToken(SHOP_TENANT, SHOP_USER, 8 * 3600), products: await catalogue() }));
+        send(res, 200, 'application/json', JSON.stringify({ apiUrl: options.apiUrl, token: localToken(SHOP_TENANT, SHOP_USER, 8 * 3600), products: await catalogue() }));
       } catch (error) {
         send(res, 503, 'application/json', JSON.stringify({ error: `Could not create the shop's Stripe prices: ${(error as Error).message}` }));
       }
     } else send(res, 404, 'text/plain; charset=utf-8', 'Not found');
     return true;
+  };
+}
+
+export interface ShopServer {
+  /** This server's origin (scheme, host, port): the one the API must allow. */
+  origin: string;
+  /** The shop's page. */
+  url: string;
+  /** Serve the shop (until then every page answers 503: the API it calls is not up yet). */
+  use(shop: Mount): void;
+  close(): Promise<void>;
+}
+
+/** An HTTP server of its own for the shop: listens first, so the API can allow its origin. */
+export async function startShopServer(port: number, host = '127.0.0.1'): Promise<ShopServer> {
+  let shop: Mount | undefined;
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/') {
+      res.writeHead(302, { Location: '/shop/' });
+      return res.end();
+    }
+    if (!shop) {
+      res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '1' });
+      return res.end('The shop is starting; retry shortly.');
+    }
+    Promise.resolve(shop(req, res, url))
+      .then((served) => {
+        if (served) return;
+        res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
+        res.end('Not found');
+      })
+      .catch(() => {
+        if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
+        res.end('The shop failed');
+      });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const origin = `http://${host}:${(server.address() as AddressInfo).port}`;
+  return {
+    origin,
+    url: `${origin}/shop/`,
+    use: (mount) => {
+      shop = mount;
+    },
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -4,13 +4,17 @@ import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { LOCAL_TABLE_NAMES } from '../../local/dynamodb';
-import { SHOP_TENANT } from '../../local/shop/server';
-import { startLocalStack, type LocalStack } from '../../local/stack';
+import type { RequestLogEntry } from '../../local/api-gateway';
+import { createShop, SHOP_TENANT, startShopServer, type ShopServer } from '../../local/shop/server';
+import { LOCAL_EMULATOR_SECRET_KEY, startLocalStack, type LocalStack } from '../../local/stack';
+import { localToken } from '../../local/token';
 
 /**
  * The demo shop in a real browser (Debian's Chromium driven by playwright-core): the client's
  * browser claims — a double click sends one key, a reload resumes with the same key — and the
- * emulator's hosted Checkout page, counted in orders and Stripe objects, not in pixels.
+ * emulator's hosted Checkout page, counted in orders and Stripe objects, not in pixels. The shop
+ * is served from another origin (port) than the API, as a web app calls the deployed API, so
+ * every call crosses CORS; the same shop on an origin the API does not allow gets nothing done.
  */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
@@ -25,11 +29,13 @@ describeBrowser('demo shop in Chromium', () => {
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
+  /** Every request the API Gateway emulator answered, preflights included. */
+  const apiLog: RequestLogEntry[] = [];
 
   beforeAll(async () => {
     if (!available) throw new Error(`CI=true but no Chromium at ${CHROMIUM}: .ci/run installs it (apt-get install chromium).`);
     [stack, browser] = await Promise.all([
-      startLocalStack({ ports: { api: 0, stripe: 0, sqs: 0, dynamodb: 0 }, webhookSecret: 'whsec_browser', shop: true, queueVisibilitySeconds: 1 }),
+      startLocalStack({ ports: { api: 0, stripe: 0, sqs: 0, dynamodb: 0, shop: 0 }, webhookSecret: 'whsec_browser', shop: true, queueVisibilitySeconds: 1, onRequest: (entry) => apiLog.push(entry) }),
       chromium.launch({
         executablePath: CHROMIUM,
         // launch() gives every browser a fresh temporary --user-data-dir of its own.
@@ -61,10 +67,11 @@ describeBrowser('demo shop in Chromium', () => {
     });
     return keys;
   };
-  const openShop = async () => {
-    await page.goto(stack.shopUrl!);
+  const openShop = async (url = stack.shopUrl!) => {
+    await page.goto(url);
     await page.locator('#products li').first().waitFor();
   };
+  const firstPriceId = async () => ((await (await fetch(`${stack.shopUrl}config.json`)).json()) as { products: { priceId: string }[] }).products[0].priceId;
   const buyButton = () => page.locator('#products li').first().locator('button');
   const onPaymentPage = () => page.waitForURL(/\/c\/pay\/cs_test_/);
 
@@ -144,4 +151,67 @@ describeBrowser('demo shop in Chromium', () => {
     expect(new Set(keys).size).toBe(1);
     expect((await shopOrders()).length).toBe(orders + 1);
   }, 30_000);
+  it('the shop is on another origin than the API: Buy is preflighted, then sent, and the page reads the answers it needs', async () => {
+    const shopOrigin = new URL(stack.shopUrl!).origin;
+    expect(shopOrigin).not.toBe(new URL(stack.apiUrl).origin);
+    apiLog.splice(0);
+    await openShop();
+    await buyButton().click();
+    await onPaymentPage();
+    const checkouts = apiLog.filter((e) => e.path === '/v1/checkouts').map((e) => `${e.method} ${e.status}`);
+    expect(checkouts).toEqual(['OPTIONS 204', 'POST 201']);
+
+    // What the client reads, read by a page of the shop's origin itself (fetch hides what CORS
+    // does not expose); a page without the shop's script, which would resume the purchase.
+    await page.goto(`${shopOrigin}/blank`);
+    const seen = await page.evaluate(
+      async ({ apiUrl, token, priceId }) => {
+        const missing = await fetch(`${apiUrl}/v1/orders/ord_00000000000000000000000000000000`);
+        const body = { lineItems: [{ price: priceId, quantity: 1 }], successUrl: `${location.origin}/shop/`, cancelUrl: `${location.origin}/shop/` };
+        const key = crypto.randomUUID();
+        const post = () => fetch(`${apiUrl}/v1/checkouts`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'Idempotency-Key': key }, body: JSON.stringify(body) });
+        const first = await post();
+        const replay = await post();
+        return {
+          unauthorized: [missing.status, ((await missing.json()) as { type: string }).type, missing.headers.get('link')?.includes('describedby')],
+          replay: [first.status, first.headers.get('idempotent-replayed'), replay.status, replay.headers.get('idempotent-replayed')],
+          // Not exposed, so hidden from the page: CORS is really in force.
+          hidden: replay.headers.get('date'),
+        };
+      },
+      { apiUrl: stack.apiUrl, token: localToken(SHOP_TENANT, 'cors-reader'), priceId: await firstPriceId() },
+    );
+    expect(seen).toEqual({ unauthorized: [401, 'urn:payments:problem:unauthorized', true], replay: [201, null, 201, 'true'], hidden: null });
+  }, 30_000);
+
+  it('the same shop on an origin the API does not allow: the browser refuses, the page says so, nothing is created', async () => {
+    const outsider: ShopServer = await startShopServer(0);
+    try {
+      outsider.use(await createShop({ stripe: { secretKey: LOCAL_EMULATOR_SECRET_KEY, apiBase: stack.stripeUrl }, apiUrl: stack.apiUrl }));
+      const orders = (await shopOrders()).length;
+      const sessions = stripeCount('/v1/checkout/sessions');
+      apiLog.splice(0);
+      await openShop(outsider.url);
+      // The page's own call fails as a network error: the browser never lets it through.
+      const direct = await page.evaluate(async ({ apiUrl, token }) => {
+        try {
+          await fetch(`${apiUrl}/v1/orders/ord_00000000000000000000000000000000`, { headers: { Authorization: `Bearer ${token}` } });
+          return 'answered';
+        } catch (error) {
+          return (error as Error).name;
+        }
+      }, { apiUrl: stack.apiUrl, token: localToken(SHOP_TENANT, 'outsider') });
+      expect(direct).toBe('TypeError');
+      await buyButton().click();
+      // The client retries what looks like a network failure, then gives up (maxElapsedMs 20 s).
+      await page.locator('#status.error', { hasText: /Could not reach the shop's API/ }).waitFor({ timeout: 35_000 });
+      expect((await shopOrders()).length).toBe(orders);
+      expect(stripeCount('/v1/checkout/sessions')).toBe(sessions);
+      // Only preflights reached the API, refused; not one request went on to a handler.
+      expect(apiLog.length).toBeGreaterThan(0);
+      expect(apiLog.every((e) => e.method === 'OPTIONS')).toBe(true);
+    } finally {
+      await outsider.close();
+    }
+  }, 60_000);
 });

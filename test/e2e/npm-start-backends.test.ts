@@ -18,7 +18,7 @@ interface Started {
 
 async function start(backend: DynamoDbBackend, dataDir: string): Promise<Started> {
   const child = spawn(path.join('node_modules', '.bin', 'tsx'), ['local/start.ts', '--persist', dataDir], {
-    env: { ...process.env, DYNAMODB_BACKEND: backend, PORT: '0', STRIPE_EMULATOR_PORT: '0', SQS_PORT: '0', DYNAMODB_PORT: '0', POWERTOOLS_LOG_LEVEL: 'WARN', STRIPE_SECRET_KEY: '' },
+    env: { ...process.env, DYNAMODB_BACKEND: backend, PORT: '0', STRIPE_EMULATOR_PORT: '0', SQS_PORT: '0', DYNAMODB_PORT: '0', SHOP_PORT: '0', POWERTOOLS_LOG_LEVEL: 'WARN', STRIPE_SECRET_KEY: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -18,10 +18,10 @@ import { canListen, freePorts } from '../support/ports';
 const dataDir = mkdtempSync(path.join(tmpdir(), 'payments-data-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-let ports: { PORT: string; STRIPE_EMULATOR_PORT: string; SQS_PORT: string; DYNAMODB_PORT: string };
+let ports: { PORT: string; STRIPE_EMULATOR_PORT: string; SQS_PORT: string; DYNAMODB_PORT: string; SHOP_PORT: string };
 beforeAll(async () => {
-  const [api, stripe, sqs, dynamodb] = (await freePorts(4)).map(String);
-  ports = { PORT: api, STRIPE_EMULATOR_PORT: stripe, SQS_PORT: sqs, DYNAMODB_PORT: dynamodb };
+  const [api, stripe, sqs, dynamodb, shop] = (await freePorts(5)).map(String);
+  ports = { PORT: api, STRIPE_EMULATOR_PORT: stripe, SQS_PORT: sqs, DYNAMODB_PORT: dynamodb, SHOP_PORT: shop };
 });
 const env = () => ({ ...process.env, ...ports, POWERTOOLS_LOG_LEVEL: '', STRIPE_SECRET_KEY: '', STRIPE_SECRET_NAME: '', STRIPE_API_KEY_SECRET_NAME: '' });
 

@@ -15,11 +15,11 @@ const VARIANTS: Record<string, Record<string, string>> = {
   'dev-defaults': {},
   'prod-hardened': {
     stage: 'prod', kmsEncryption: 'true', enableWaf: 'true', stripeWebhookCidrs: '3.18.12.63/32,2600:1f18::/64', alarmEmail: 'oncall@example.com',
-    noWebhooksAlarmHours: '6', processorReservedConcurrency: '10', processorMaxConcurrency: '4',
+    noWebhooksAlarmHours: '6', processorReservedConcurrency: '10', processorMaxConcurrency: '4', corsAllowedOrigins: 'https://shop.example.com',
   },
   'existing-pool': {
     cognitoUserPoolArn: 'arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbCdEf123', cognitoAppClientIds: 'web1,mobile2',
-    apiGatewayCloudWatchRole: 'true', removeTablesOnDelete: 'true', enableWaf: 'true',
+    apiGatewayCloudWatchRole: 'true', removeTablesOnDelete: 'true', enableWaf: 'true', corsAllowedOrigins: 'https://shop.example.com,https://admin.example.com',
   },
 };
 

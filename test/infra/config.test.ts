@@ -21,6 +21,7 @@ describe('configFromContext', () => {
     [{ noWebhooksAlarmHours: '48' }, /1 to 24/],
     [{ stripeApiKeySecretName: 'one', stripeWebhookSecretName: 'one' }, /same secret/],
     [{ stage: 'staging' }, /stage must be one of dev, prod/],
+    [{ corsAllowedOrigins: '*' }, /corsAllowedOrigins: "\*" is refused/],
   ])('refuses %j', (context, message) => expect(() => configOf(context)).toThrow(message));
 
   it("ignores the CDK CLI's own keys and feature flags", () => {
@@ -36,8 +37,9 @@ describe('configFromContext', () => {
       maxReceiveCount: '3', processorMaxConcurrency: '4', processorReservedConcurrency: '6', apiThrottleRateLimit: '1', apiThrottleBurstLimit: '2',
       webhookThrottleRateLimit: '1', webhookThrottleBurstLimit: '2', enableWaf: 'true', wafRequestsPerIpPer5Minutes: '500', stripeWebhookCidrs: '3.18.12.63/32',
       kmsEncryption: 'true', alarmEmail: 'a@b.co', noWebhooksAlarmHours: '12', apiGatewayCloudWatchRole: 'true',
+      corsAllowedOrigins: 'https://shop.example.com,https://admin.example.com',
     };
     expect(Object.keys(everything).sort()).toEqual([...CONTEXT_KEYS].sort());
-    expect(configOf(everything)).toMatchObject({ cognitoAppClientIds: ['c1', 'c2'], stripeWebhookCidrs: ['3.18.12.63/32'], processorReservedConcurrency: 6, noWebhooksAlarmHours: 12 });
+    expect(configOf(everything)).toMatchObject({ cognitoAppClientIds: ['c1', 'c2'], stripeWebhookCidrs: ['3.18.12.63/32'], processorReservedConcurrency: 6, noWebhooksAlarmHours: 12, corsAllowedOrigins: ['https://shop.example.com', 'https://admin.example.com'] });
   });
 });

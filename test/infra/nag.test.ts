@@ -36,8 +36,8 @@ const unacknowledged = (report: any) =>
 
 describe.each([
   ['dev defaults', {}],
-  ['prod with KMS, WAF, Stripe IPs, alarm email and concurrency limits', { stage: 'prod', kmsEncryption: 'true', enableWaf: 'true', stripeWebhookCidrs: '3.18.12.63/32,2600:1f18::/64', alarmEmail: 'oncall@example.com', processorReservedConcurrency: '10', noWebhooksAlarmHours: '6' }],
-  ['an existing user pool, with the account CloudWatch role', { cognitoUserPoolArn: 'arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbCdEf123', cognitoAppClientIds: 'webclient123', apiGatewayCloudWatchRole: 'true' }],
+  ['prod with KMS, WAF, Stripe IPs, alarm email and concurrency limits', { stage: 'prod', kmsEncryption: 'true', enableWaf: 'true', stripeWebhookCidrs: '3.18.12.63/32,2600:1f18::/64', alarmEmail: 'oncall@example.com', processorReservedConcurrency: '10', noWebhooksAlarmHours: '6', corsAllowedOrigins: 'https://shop.example.com' }],
+  ['an existing user pool, with the account CloudWatch role', { cognitoUserPoolArn: 'arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbCdEf123', cognitoAppClientIds: 'webclient123', apiGatewayCloudWatchRole: 'true', corsAllowedOrigins: 'https://shop.example.com,https://admin.example.com' }],
 ])('cdk-nag AwsSolutions, %s', (_, context) => {
   it('leaves no finding unacknowledged (errors and warnings)', () => {
     const { failure, report } = nagReport(context);
