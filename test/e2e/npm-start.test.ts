@@ -32,8 +32,16 @@ interface Started {
 }
 
 const children: ChildProcess[] = [];
-// A failed assertion must not leave a stack running (and jest waiting for it).
-afterEach(() => children.splice(0).forEach((child) => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')));
+// A failed assertion must not leave a stack running (holding the next test's ports, or jest
+// waiting for it): stop it as a process manager would, and only then go on.
+afterEach(async () => {
+  const running = children.splice(0).filter((child) => child.exitCode === null && child.signalCode === null);
+  await Promise.all(running.map((child) => new Promise<void>((resolve) => {
+    const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.once('exit', () => (clearTimeout(force), resolve()));
+    child.kill('SIGTERM');
+  })));
+}, 30_000);
 
 /** What `npm start` runs (`exec node --import tsx local/start.ts`): the pid is the stack's own. */
 function launch(args: string[] = []): Started {
@@ -97,7 +105,7 @@ it('keeps the whole local world across a SIGTERM restart: pay, restart, refund, 
 
   const today = new Date().toISOString().slice(0, 10);
   const reconciled = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bin/reconcile.ts', '--since', today, '--until', today], { env: env() });
-  expect(reconciled.stdout).toMatch(/checked: 1 Stripe sessions .* 1 orders\n\s+no drift/);
+  expect(reconciled.stdout).toMatch(/checked: 1 Stripe sessions .* 1 orders .*\n\s+no drift/);
 
   second.child.kill('SIGHUP');
   expect(await second.exited).toBe(0);
