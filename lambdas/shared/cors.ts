@@ -28,12 +28,16 @@ const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
  * Checks a list of allowed origins and returns it. Each must be an exact origin as a browser
  * sends it in `Origin` (scheme, host, port; lower case; no path, no trailing slash), https
  * except on loopback. `*` and `null` are refused: `*` opens the API to every site and
- * `null` is what sandboxed frames and file: pages send.
+ * `null` is what sandboxed frames and file: pages send; so is a wildcard anywhere
+ * (`https://*.example.com`): origins are compared exactly, never as patterns.
  */
 export function validAllowedOrigins(origins: readonly string[], source: string): string[] {
   for (const origin of origins) {
     if (origin === '*') throw new Error(`${source}: "*" is refused; list the exact origins of the web apps that call the API (e.g. https://shop.example.com)`);
     if (origin === 'null') throw new Error(`${source}: "null" is refused: it is the origin of sandboxed frames and file: pages, not of a web app`);
+    // URL parsing keeps `*` in a host (`https://*.example.com` looks exact), but the list is
+    // compared with the request's Origin as is: a pattern would match nothing, or mislead.
+    if (origin.includes('*')) throw new Error(`${source}: ${JSON.stringify(origin)} is refused: wildcards are not supported; list each exact origin (e.g. https://shop.example.com,https://admin.example.com)`);
     let url: URL;
     try {
       url = new URL(origin);
