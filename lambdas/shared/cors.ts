@@ -90,10 +90,12 @@ export function preflightHeaders(allowedOrigins: readonly string[], requestOrigi
 /**
  * Where API Gateway's own responses (401, 403, 404, 413, 429, 5xx) take Access-Control-Allow-Origin
  * from. They can carry only a static value or a request parameter, no condition: with one allowed
- * origin, that origin; with several, the request's Origin echoed, whatever it is. That lets any
- * site read those answers, which is harmless: they are problem documents with no data, produced
- * before any handler ran, and no credentials mode is ever allowed. The preflight and the
- * handlers' responses (everything with data) still admit listed origins only.
+ * origin, that origin; with several, the request's Origin echoed, whatever it is, listed or not.
+ * Accepted limitation, by design: any site can then read those answers (a 401, a 404 — also the
+ * one OPTIONS on the webhook route gets, since DEFAULT_4XX cannot differ per route — a 429, a
+ * 5xx). That is harmless: they are problem documents with no data, produced before any handler
+ * ran, and `Access-Control-Allow-Credentials` is never sent. The preflight and the handlers'
+ * responses (everything with data) still admit listed origins only.
  */
 export type GatewayResponseOrigin = { static: string } | { fromRequestHeader: 'Origin' };
 export function gatewayResponseOrigin(allowedOrigins: readonly string[]): GatewayResponseOrigin | undefined {
