@@ -11,14 +11,15 @@ const cli = defineCli({
   command: 'npm start --',
   summary:
     'Runs the whole payments stack on this machine: the API (real handlers), DynamoDB, the SQS and Stripe\n' +
-    'emulators, the queue poller, the Stripe hosted-checkout page and a demo shop. Ctrl-C (or SIGTERM/SIGHUP) stops all of it.',
+    'emulators, the queue poller, the Stripe hosted-checkout page and a demo shop. Ctrl-C (or SIGTERM/SIGHUP) stops all of it.\n' +
+    "Browser origins allowed (CORS): cdk.json's context corsAllowedOrigins, or CORS_ALLOWED_ORIGINS instead, plus the shop's.",
   options: {
     persist: { type: 'string', value: 'dir', description: 'keep DynamoDB, the Stripe emulator and the queues in this folder across restarts' },
     'log-level': { type: 'string', value: 'level', default: 'info', description: `${LOG_LEVELS.join(' | ')}: what the terminal shows` },
     json: { type: 'boolean', default: false, description: "the handlers' raw JSON log lines instead of one readable line per request and event" },
   },
   usesLocalStack: true,
-  examples: ['npm start -- --persist .local-data', 'PORT=3100 SHOP_PORT=3101 STRIPE_EMULATOR_PORT=0 npm start -- --log-level debug'],
+  examples: ['npm start -- --persist .local-data', 'PORT=3100 SHOP_PORT=3101 STRIPE_EMULATOR_PORT=0 npm start -- --log-level debug', 'CORS_ALLOWED_ORIGINS=http://localhost:5173 npm start'],
 });
 const { values } = parseCli(cli);
 
