@@ -98,14 +98,28 @@ function flag(node: Node, key: string, fallback: boolean): boolean {
   throw new Error(`Context ${key} must be true or false, got ${JSON.stringify(raw)}`);
 }
 
-/** A comma-separated string (from -c) or a JSON array (from cdk.json), each item matching `pattern`. */
-function list(node: Node, key: string, pattern: RegExp, what: string): string[] {
-  const raw = node.tryGetContext(key);
+/**
+ * A comma-separated string (from -c) or a JSON array (from cdk.json), each item matching `pattern`.
+ * An empty value is refused unless `emptyMeansNone`: for most keys an emptied list more likely
+ * means a mistake than "none" (an empty stripeWebhookCidrs would silently let any address in).
+ */
+function listFrom(raw: unknown, source: string, pattern: RegExp, what: string, emptyMeansNone = false): string[] {
   if (raw === undefined) return [];
   const items = (Array.isArray(raw) ? raw : String(raw).split(',')).map((item) => String(item).trim()).filter(Boolean);
   const bad = items.find((item) => !pattern.test(item));
-  if (bad !== undefined || items.length === 0) throw new Error(`Context ${key} must be a comma-separated list of ${what}, got ${JSON.stringify(raw)}`);
+  if (bad !== undefined || (items.length === 0 && !emptyMeansNone)) throw new Error(`${source} must be a comma-separated list of ${what}, got ${JSON.stringify(raw)}`);
   return items;
+}
+const list = (node: Node, key: string, pattern: RegExp, what: string) => listFrom(node.tryGetContext(key), `Context ${key}`, pattern, what);
+
+/**
+ * The value of context corsAllowedOrigins (a -c string or a cdk.json list), checked. The stack
+ * and `npm start` (local/cors-origins.ts, from cdk.json or CORS_ALLOWED_ORIGINS) both read it
+ * here. `[]` or an empty string means none, as an absent key does: emptying the list in cdk.json
+ * is how CORS is turned off.
+ */
+export function corsAllowedOriginsFrom(raw: unknown, source = 'Context corsAllowedOrigins'): string[] {
+  return validAllowedOrigins(listFrom(raw, source, /^\S+$/, 'origins (e.g. https://shop.example.com)', true), source);
 }
 
 export function configFromContext(node: Node): PaymentsStackConfig {
@@ -169,7 +183,7 @@ export function configFromContext(node: Node): PaymentsStackConfig {
     alarmEmail,
     noWebhooksAlarmHours,
     apiGatewayCloudWatchRole: flag(node, 'apiGatewayCloudWatchRole', false),
-    corsAllowedOrigins: validAllowedOrigins(list(node, 'corsAllowedOrigins', /^\S+$/, 'origins (e.g. https://shop.example.com)'), 'Context corsAllowedOrigins'),
+    corsAllowedOrigins: corsAllowedOriginsFrom(node.tryGetContext('corsAllowedOrigins')),
   };
   if (config.stripeApiKeySecretName === config.stripeWebhookSecretName) {
     throw new Error('Contexts stripeApiKeySecretName and stripeWebhookSecretName name the same secret: each function must read only its own');

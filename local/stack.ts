@@ -22,11 +22,12 @@ export interface LocalStackOptions {
   dynamoDbBackend?: DynamoDbBackend;
   /** A database that is already running (the tests' shared DynamoDB Local); the stack closes its client. */
   dynamoDb?: LocalDynamoDb;
-  /** Serve the demo shop at /shop/ on its own port (bundled with esbuild at start); its origin is allowed (CORS). @default false */
+  /** Serve the demo shop at /shop/ on its own port (bundled with esbuild at start); its origins (127.0.0.1 and localhost) are allowed (CORS). @default false */
   shop?: boolean;
   /**
    * Origins allowed to call the API from a browser besides the shop's: the deployed stack's
-   * context corsAllowedOrigins, applied by the API Gateway emulator and the handlers alike.
+   * context corsAllowedOrigins (`npm start` passes cdk.json's, local/cors-origins.ts), applied
+   * by the API Gateway emulator and the handlers alike.
    * @default [] (with no shop either: no CORS, as deployed without the context key)
    */
   corsAllowedOrigins?: string[];
@@ -53,6 +54,8 @@ export interface LocalStackOptions {
 export interface LocalStack {
   apiUrl: string;
   shopUrl: string | undefined;
+  /** The origins the API allows (CORS): the configured ones, then the shop's. */
+  corsAllowedOrigins: string[];
   stripeUrl: string | undefined;
   sqsUrl: string;
   dynamoDbUrl: string;
@@ -97,7 +100,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       shop = await listening('shop', port, startShopServer(port));
       stoppers.push(() => shop!.close());
     }
-    const corsAllowedOrigins = validAllowedOrigins([...(shop ? [shop.origin] : []), ...(options.corsAllowedOrigins ?? [])], 'corsAllowedOrigins');
+    const corsAllowedOrigins = validAllowedOrigins([...(options.corsAllowedOrigins ?? []), ...(shop?.origins ?? [])], 'corsAllowedOrigins');
     const api = new LocalApiGateway(undefined, corsAllowedOrigins);
     api.onRequest = options.onRequest;
     const apiUrl = await listening('api', options.ports.api, api.listen(options.ports.api));
@@ -165,6 +168,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     return {
       apiUrl,
       shopUrl: shop?.url,
+      corsAllowedOrigins,
       stripeUrl: stripe?.url,
       sqsUrl: sqsEmulator.url,
       dynamoDbUrl: dynamoDb.endpoint,

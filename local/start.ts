@@ -1,5 +1,6 @@
 import { defineCli, parseCli, usage, UsageError } from './cli';
 import { routes } from '../lib/routes';
+import { localCorsAllowedOrigins } from './cors-origins';
 import { chooseDynamoDbBackend } from './dynamodb';
 import { LOCAL_SERVICES, localPort, PortInUseError, PortVariableError } from './ports';
 import { startLocalStack, type LocalStack } from './stack';
@@ -10,14 +11,15 @@ const cli = defineCli({
   command: 'npm start --',
   summary:
     'Runs the whole payments stack on this machine: the API (real handlers), DynamoDB, the SQS and Stripe\n' +
-    'emulators, the queue poller, the Stripe hosted-checkout page and a demo shop. Ctrl-C (or SIGTERM/SIGHUP) stops all of it.',
+    'emulators, the queue poller, the Stripe hosted-checkout page and a demo shop. Ctrl-C (or SIGTERM/SIGHUP) stops all of it.\n' +
+    "Browser origins allowed (CORS): cdk.json's context corsAllowedOrigins, or CORS_ALLOWED_ORIGINS instead, plus the shop's.",
   options: {
     persist: { type: 'string', value: 'dir', description: 'keep DynamoDB, the Stripe emulator and the queues in this folder across restarts' },
     'log-level': { type: 'string', value: 'level', default: 'info', description: `${LOG_LEVELS.join(' | ')}: what the terminal shows` },
     json: { type: 'boolean', default: false, description: "the handlers' raw JSON log lines instead of one readable line per request and event" },
   },
   usesLocalStack: true,
-  examples: ['npm start -- --persist .local-data', 'PORT=3100 SHOP_PORT=3101 STRIPE_EMULATOR_PORT=0 npm start -- --log-level debug'],
+  examples: ['npm start -- --persist .local-data', 'PORT=3100 SHOP_PORT=3101 STRIPE_EMULATOR_PORT=0 npm start -- --log-level debug', 'CORS_ALLOWED_ORIGINS=http://localhost:5173 npm start'],
 });
 const { values } = parseCli(cli);
 
@@ -30,6 +32,8 @@ async function main() {
   const level = values['log-level'] as LogLevel;
   if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
   const ports = { api: localPort('api'), stripe: localPort('stripe'), sqs: localPort('sqs'), dynamodb: localPort('dynamodb'), shop: localPort('shop') };
+  // Before anything starts: a malformed list stops `npm start` as it stops `cdk synth`.
+  const cors = localCorsAllowedOrigins();
   const realStripeSecretKey = process.env.STRIPE_SECRET_KEY || undefined;
   if (realStripeSecretKey && !realStripeSecretKey.startsWith('sk_test_')) {
     fail('Refusing to run the local stack with a live Stripe key: use a test-mode key (sk_test_…).', 1);
@@ -69,13 +73,15 @@ async function main() {
     webhookSecret: process.env.STRIPE_WEBHOOK_SECRET || 'whsec_local_emulator',
     onRequest: logRequest,
     shop: true,
+    corsAllowedOrigins: cors.origins,
   });
   if (stopping) return stack.stop();
 
   const line = (label: string, text: string) => console.log(`  ${label.padEnd(10)} ${text}`);
   console.log('\nLocal payments stack');
   line('API', `${stack.apiUrl}  (${routes.map((r) => `${r.method} ${r.resource}`).join(', ')}; GET /_local/health)`);
-  line('Shop', `${stack.shopUrl}  (a demo shop on client/payments-client.ts: buy, pay on the Stripe page, refund; its origin is the API's CORS origin)`);
+  line('Shop', `${stack.shopUrl}  (a demo shop on client/payments-client.ts: buy, pay on the Stripe page, refund; on its own origin, so its calls cross CORS)`);
+  line('CORS', `${stack.corsAllowedOrigins.join(', ')}  (${cors.origins.length ? cors.source : `none from ${cors.source}`}, plus the shop's)`);
   line('Stripe', stack.stripeUrl ? `${stack.stripeUrl}  (emulator; webhooks → ${stack.apiUrl}/v1/webhooks/stripe)` : 'real Stripe test mode (STRIPE_SECRET_KEY); forward webhooks with `stripe listen`');
   line('SQS', `${stack.sqsUrl}  (events ${stack.queueUrl}, DLQ ${stack.deadLetterQueueUrl})`);
   line('DynamoDB', `${stack.dynamoDbUrl}  (${stack.dynamoDb.description}, ${values.persist ? `persisted in ${values.persist}` : 'in memory'}; DYNAMODB_BACKEND=${backend})`);

@@ -28,12 +28,16 @@ const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
  * Checks a list of allowed origins and returns it. Each must be an exact origin as a browser
  * sends it in `Origin` (scheme, host, port; lower case; no path, no trailing slash), https
  * except on loopback. `*` and `null` are refused: `*` opens the API to every site and
- * `null` is what sandboxed frames and file: pages send.
+ * `null` is what sandboxed frames and file: pages send; so is a wildcard anywhere
+ * (`https://*.example.com`): origins are compared exactly, never as patterns.
  */
 export function validAllowedOrigins(origins: readonly string[], source: string): string[] {
   for (const origin of origins) {
     if (origin === '*') throw new Error(`${source}: "*" is refused; list the exact origins of the web apps that call the API (e.g. https://shop.example.com)`);
     if (origin === 'null') throw new Error(`${source}: "null" is refused: it is the origin of sandboxed frames and file: pages, not of a web app`);
+    // URL parsing keeps `*` in a host (`https://*.example.com` looks exact), but the list is
+    // compared with the request's Origin as is: a pattern would match nothing, or mislead.
+    if (origin.includes('*')) throw new Error(`${source}: ${JSON.stringify(origin)} is refused: wildcards are not supported; list each exact origin (e.g. https://shop.example.com,https://admin.example.com)`);
     let url: URL;
     try {
       url = new URL(origin);
@@ -86,10 +90,12 @@ export function preflightHeaders(allowedOrigins: readonly string[], requestOrigi
 /**
  * Where API Gateway's own responses (401, 403, 404, 413, 429, 5xx) take Access-Control-Allow-Origin
  * from. They can carry only a static value or a request parameter, no condition: with one allowed
- * origin, that origin; with several, the request's Origin echoed, whatever it is. That lets any
- * site read those answers, which is harmless: they are problem documents with no data, produced
- * before any handler ran, and no credentials mode is ever allowed. The preflight and the
- * handlers' responses (everything with data) still admit listed origins only.
+ * origin, that origin; with several, the request's Origin echoed, whatever it is, listed or not.
+ * Accepted limitation, by design: any site can then read those answers (a 401, a 404 — also the
+ * one OPTIONS on the webhook route gets, since DEFAULT_4XX cannot differ per route — a 429, a
+ * 5xx). That is harmless: they are problem documents with no data, produced before any handler
+ * ran, and `Access-Control-Allow-Credentials` is never sent. The preflight and the handlers'
+ * responses (everything with data) still admit listed origins only.
  */
 export type GatewayResponseOrigin = { static: string } | { fromRequestHeader: 'Origin' };
 export function gatewayResponseOrigin(allowedOrigins: readonly string[]): GatewayResponseOrigin | undefined {

@@ -172,6 +172,9 @@ export class PaymentsApi extends Construct {
     // execute-api URL (the handlers compute theirs from the request, custom domains included).
     const stageUrl = `https://${this.restApi.restApiId}.execute-api.${Aws.REGION}.${Aws.URL_SUFFIX}/${stageName}`;
     // Static or the request's Origin: gateway responses have no conditions (see cors.ts gatewayResponseOrigin).
+    // Accepted limitation: with several origins, every gateway response (401, 403, 404, 413, 415,
+    // 429, 5xx, including OPTIONS on the webhook route) names ANY request's Origin, listed or not.
+    // They hold problem documents only, no data, and no credentials mode is ever allowed.
     const origin = gatewayResponseOrigin(corsAllowedOrigins);
     const cors: Record<string, string> = origin
       ? {

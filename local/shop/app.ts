@@ -1,4 +1,4 @@
-import { PaymentsApiError, PaymentsClient, StorageKeyStore, type Order } from '../../client/payments-client';
+import { PaymentsApiError, PaymentsClient, RetriesExhaustedError, StorageKeyStore, type Order } from '../../client/payments-client';
 
 /**
  * The demo shop's browser code: pick a product, Buy, pay on the Stripe page, come back and watch
@@ -40,8 +40,50 @@ const say = (text: string, kind: 'info' | 'error' = 'info') => {
   status.className = kind;
 };
 
+/**
+ * Whether the browser lets this page read the API's answers. To a page, a CORS refusal and a
+ * network failure are the same TypeError (the client retries both, as it must for a network
+ * failure); a `no-cors` request, which CORS does not judge, tells them apart: it gets through
+ * when the API is reachable. GET /problems is public and a simple request (no preflight).
+ */
+async function apiReach(apiUrl: string): Promise<'ok' | 'origin-refused' | 'unreachable'> {
+  try {
+    await fetch(`${apiUrl}/problems`);
+    return 'ok';
+  } catch {
+    try {
+      await fetch(`${apiUrl}/problems`, { mode: 'no-cors' });
+      return 'origin-refused';
+    } catch {
+      return 'unreachable';
+    }
+  }
+}
+
+let apiUrl = '';
+/** Known before any call is sent: the page's origin is not among the API's allowed origins. */
+let originRefused: Promise<boolean> = Promise.resolve(false);
+const originRefusedMessage = () =>
+  `The API at ${apiUrl} does not allow this page's origin (${location.origin}): the browser refuses every call (CORS). ` +
+  'Add the origin to corsAllowedOrigins in cdk.json (locally, or CORS_ALLOWED_ORIGINS) and restart.';
+
+/** What the page says when a call failed. */
+function failureMessage(error: unknown): string {
+  if (error instanceof PaymentsApiError && error.problem) return `${error.problem.title}${error.problem.detail ? `: ${error.problem.detail}` : ''}`;
+  if (error instanceof RetriesExhaustedError && error.lastFailure.startsWith('network:')) {
+    return (
+      `Could not reach the shop's API at ${apiUrl} (${error.message}). Either it is down or unreachable, or it does not allow ` +
+      `this page's origin (${location.origin}): a browser reports a CORS refusal as a network error, so the page cannot tell which. Try again.`
+    );
+  }
+  return `Could not reach the shop's API (${(error as Error).message}); try again.`;
+}
+
 async function main() {
   const config = (await (await fetch('/shop/config.json')).json()) as ShopConfig;
+  apiUrl = config.apiUrl;
+  originRefused = apiReach(config.apiUrl).then((reach) => reach === 'origin-refused');
+  void originRefused.then((refused) => refused && say(originRefusedMessage(), 'error'));
   const payments = new PaymentsClient({ baseUrl: config.apiUrl, token: () => config.token, keyStore: new StorageKeyStore(localStorage), maxElapsedMs: 20_000 });
   const params = new URLSearchParams(location.search);
   const cartId = params.get('cart');
@@ -82,6 +124,8 @@ async function buy(payments: PaymentsClient, priceId: string, resuming = false) 
   };
   say(resuming ? 'Resuming your order…' : 'Creating your order…');
   try {
+    // Nothing is sent that the browser would refuse: no 20 s of retries that cannot succeed.
+    if (await originRefused) return say(originRefusedMessage(), 'error');
     const { data, replayed } = await payments.createCheckout(body, { operationId: `checkout:${cart.cartId}` });
     const orders = readJson<Record<string, string>>(ORDERS) ?? {};
     localStorage.setItem(ORDERS, JSON.stringify({ ...orders, [cart.cartId]: data.orderId }));
@@ -90,7 +134,7 @@ async function buy(payments: PaymentsClient, priceId: string, resuming = false) 
     say(`Order ${data.orderId}${replayed ? ' (resumed)' : ''}: on to payment…`);
     location.assign(data.checkoutUrl);
   } catch (error) {
-    say(error instanceof PaymentsApiError && error.problem ? `${error.problem.title}${error.problem.detail ? `: ${error.problem.detail}` : ''}` : `Could not reach the shop's API (${(error as Error).message}); try again.`, 'error');
+    say(failureMessage(error), 'error');
   }
 }
 
@@ -115,7 +159,7 @@ async function showOrder(payments: PaymentsClient, cartId: string) {
       const { data } = await payments.createRefund({ orderId, reason: 'requested_by_customer' }, { operationId: `refund:${orderId}` });
       say(`Refund ${data.refundId}: ${money(data.amount, data.currency)} ${data.status}.`);
     } catch (error) {
-      say(error instanceof PaymentsApiError && error.problem ? error.problem.title : (error as Error).message, 'error');
+      say(failureMessage(error), 'error');
     }
   });
   // The order changes when Stripe's webhook has been processed: poll until it settles.

@@ -84,8 +84,14 @@ export async function createShop(options: ShopOptions): Promise<Mount> {
 }
 
 export interface ShopServer {
-  /** This server's origin (scheme, host, port): the one the API must allow. */
+  /** This server's origin (scheme, host, port), as its URL names it. */
   origin: string;
+  /**
+   * Every origin a browser may show this page under, all of which the API must allow: on
+   * loopback both `http://127.0.0.1:<port>` and `http://localhost:<port>` reach it, and a
+   * browser sends whichever the address bar holds as `Origin`.
+   */
+  origins: string[];
   /** The shop's page. */
   url: string;
   /** Serve the shop (until then every page answers 503: the API it calls is not up yet). */
@@ -121,9 +127,12 @@ export async function startShopServer(port: number, host = '127.0.0.1'): Promise
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
-  const origin = `http://${host}:${(server.address() as AddressInfo).port}`;
+  const { port: boundPort } = server.address() as AddressInfo;
+  const origin = `http://${host}:${boundPort}`;
+  const loopback = host === '127.0.0.1' || host === 'localhost';
   return {
     origin,
+    origins: loopback ? [`http://127.0.0.1:${boundPort}`, `http://localhost:${boundPort}`] : [origin],
     url: `${origin}/shop/`,
     use: (mount) => {
       shop = mount;

@@ -8,6 +8,8 @@ import type { RequestLogEntry } from '../../local/api-gateway';
 import { createShop, SHOP_TENANT, startShopServer, type ShopServer } from '../../local/shop/server';
 import { LOCAL_EMULATOR_SECRET_KEY, startLocalStack, type LocalStack } from '../../local/stack';
 import { localToken } from '../../local/token';
+import Stripe from 'stripe';
+import { freePorts } from '../support/ports';
 
 /**
  * The demo shop in a real browser (Debian's Chromium driven by playwright-core): the client's
@@ -184,7 +186,46 @@ describeBrowser('demo shop in Chromium', () => {
     expect(seen).toEqual({ unauthorized: [401, 'urn:payments:problem:unauthorized', true], replay: [201, null, 201, 'true'], hidden: null });
   }, 30_000);
 
-  it('the same shop on an origin the API does not allow: the browser refuses, the page says so, nothing is created', async () => {
+  it('the shop opened as http://localhost:<port> (the other loopback spelling) is allowed too: Buy reaches the payment page', async () => {
+    const { port } = new URL(stack.shopUrl!);
+    expect(stack.corsAllowedOrigins).toEqual(expect.arrayContaining([`http://127.0.0.1:${port}`, `http://localhost:${port}`]));
+    const orders = (await shopOrders()).length;
+    apiLog.splice(0);
+    await openShop(`http://localhost:${port}/shop/`);
+    await buyButton().click();
+    await onPaymentPage();
+    expect(apiLog.filter((e) => e.path === '/v1/checkouts').map((e) => `${e.method} ${e.status}`)).toEqual(['OPTIONS 204', 'POST 201']);
+    expect((await shopOrders()).length).toBe(orders + 1);
+    // Stripe sends the customer back to the spelling the page was opened under.
+    await page.locator('#cancel').click();
+    await page.waitForURL(new RegExp(`^http://localhost:${port}/shop/\\?cancelled=`));
+  }, 30_000);
+
+  it('a page on the shop\'s origin reads Retry-After and the problem of a 503 (Stripe unavailable); no Checkout Session was made', async () => {
+    const shopOrigin = new URL(stack.shopUrl!).origin;
+    const sessions = stripeCount('/v1/checkout/sessions');
+    // Stripe answers 429 to every attempt the handler's SDK makes (3): the handler fails closed with 503 + Retry-After.
+    const stripe = new Stripe(LOCAL_EMULATOR_SECRET_KEY, { host: new URL(stack.stripeUrl!).hostname, port: new URL(stack.stripeUrl!).port, protocol: 'http' });
+    await stripe.rawRequest('POST', '/v1/test_helpers/faults', { path: '/v1/checkout/sessions', method: 'POST', kind: 'rate_limit_429', count: 5 });
+    try {
+      await page.goto(`${shopOrigin}/blank`);
+      const seen = await page.evaluate(
+        async ({ apiUrl, token, priceId }) => {
+          const body = { lineItems: [{ price: priceId, quantity: 1 }], successUrl: `${location.origin}/shop/`, cancelUrl: `${location.origin}/shop/` };
+          const answer = await fetch(`${apiUrl}/v1/checkouts`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'Idempotency-Key': crypto.randomUUID() }, body: JSON.stringify(body) });
+          return { status: answer.status, retryAfter: answer.headers.get('Retry-After'), type: ((await answer.json()) as { type: string }).type };
+        },
+        { apiUrl: stack.apiUrl, token: localToken(SHOP_TENANT, 'retry-after-reader'), priceId: await firstPriceId() },
+      );
+      expect(seen).toEqual({ status: 503, retryAfter: expect.stringMatching(/^[1-9]\d*$/), type: 'urn:payments:problem:payment-provider-unavailable' });
+    } finally {
+      await stripe.rawRequest('DELETE', '/v1/test_helpers/faults', {});
+    }
+    // Every attempt was refused at Stripe: no Checkout Session exists to pay.
+    expect(stripeCount('/v1/checkout/sessions')).toBe(sessions);
+  }, 30_000);
+
+  it('the same shop on an origin the API does not allow: the page says so at once, sends no call the browser would refuse, nothing is created', async () => {
     const outsider: ShopServer = await startShopServer(0);
     try {
       outsider.use(await createShop({ stripe: { secretKey: LOCAL_EMULATOR_SECRET_KEY, apiBase: stack.stripeUrl }, apiUrl: stack.apiUrl }));
@@ -202,16 +243,36 @@ describeBrowser('demo shop in Chromium', () => {
         }
       }, { apiUrl: stack.apiUrl, token: localToken(SHOP_TENANT, 'outsider') });
       expect(direct).toBe('TypeError');
+      const refusal = new RegExp(`does not allow this page's origin \\(${outsider.origin.replace(/\./g, '\\.')}\\).*CORS.*corsAllowedOrigins`);
+      await page.locator('#status.error', { hasText: refusal }).waitFor({ timeout: 5_000 });
+      const clicked = Date.now();
       await buyButton().click();
-      // The client retries what looks like a network failure, then gives up (maxElapsedMs 20 s).
-      await page.locator('#status.error', { hasText: /Could not reach the shop's API/ }).waitFor({ timeout: 35_000 });
+      await page.locator('#status.error', { hasText: refusal }).waitFor({ timeout: 5_000 });
+      expect(Date.now() - clicked).toBeLessThan(5_000); // not the client's 20 s of retries
       expect((await shopOrders()).length).toBe(orders);
       expect(stripeCount('/v1/checkout/sessions')).toBe(sessions);
-      // Only preflights reached the API, refused; not one request went on to a handler.
-      expect(apiLog.length).toBeGreaterThan(0);
-      expect(apiLog.every((e) => e.method === 'OPTIONS')).toBe(true);
+      // No checkout reached the API, not even its preflight; handlers ran only for the page's probe
+      // of GET /problems (public): once as CORS judges it, once `no-cors`, which showed the API is up.
+      expect(apiLog.filter((e) => e.path === '/v1/checkouts')).toEqual([]);
+      expect(apiLog.filter((e) => e.method !== 'OPTIONS').map((e) => `${e.method} ${e.path} ${e.status}`)).toEqual(['GET /problems 200', 'GET /problems 200']);
     } finally {
       await outsider.close();
+    }
+  }, 30_000);
+
+  it('an API the page cannot reach at all: the client retries, then the page says the API is down or does not allow its origin', async () => {
+    const [closedPort] = await freePorts(1);
+    const stranded: ShopServer = await startShopServer(0);
+    try {
+      stranded.use(await createShop({ stripe: { secretKey: LOCAL_EMULATOR_SECRET_KEY, apiBase: stack.stripeUrl }, apiUrl: `http://127.0.0.1:${closedPort}` }));
+      await openShop(stranded.url);
+      await buyButton().click();
+      // A network failure looks like a CORS refusal to a page: the message names both.
+      await page
+        .locator('#status.error', { hasText: new RegExp(`Could not reach the shop's API at http://127\\.0\\.0\\.1:${closedPort}.*does not allow this page's origin \\(${stranded.origin.replace(/\./g, '\\.')}\\)`) })
+        .waitFor({ timeout: 35_000 });
+    } finally {
+      await stranded.close();
     }
   }, 60_000);
 });

@@ -68,6 +68,8 @@ describe('with corsAllowedOrigins', () => {
   const { stack, template } = synth({ corsAllowedOrigins: `${SHOP},${ADMIN}` });
   const methods = methodsByPath(template);
   const preflights = methods.filter((m) => m.HttpMethod === 'OPTIONS');
+  const environmentOf = (fn: keyof PaymentsStack['functions']) =>
+    (template.toJSON().Resources[stack.getLogicalId(stack.functions[fn].node.defaultChild as never)].Properties.Environment?.Variables ?? {}) as Record<string, unknown>;
 
   it('answers a preflight on every browser route, without an authorizer or a function, with that resource\'s methods', () => {
     const expected = preflightResources();
@@ -84,6 +86,23 @@ describe('with corsAllowedOrigins', () => {
       expect(allowed).toEqual(routes.filter((r) => r.resource === resource).map((r) => r.method));
     }
     expect(preflights.find((m) => m.path === '/v1/subscriptions')!.Integration.IntegrationResponses[0].ResponseParameters['method.response.header.Access-Control-Allow-Methods']).toBe("'POST,GET'");
+  });
+
+  it('says exactly what a browser needs, in literal values (not the constants the stack is built from)', () => {
+    const answer = preflights.find((m) => m.path === '/v1/checkouts')!.Integration.IntegrationResponses[0].ResponseParameters;
+    expect(answer).toMatchObject({
+      'method.response.header.Access-Control-Allow-Headers': "'Authorization,Content-Type,Idempotency-Key'",
+      'method.response.header.Access-Control-Allow-Methods': "'POST'",
+      'method.response.header.Access-Control-Allow-Origin': "'https://shop.example.com'",
+      'method.response.header.Access-Control-Max-Age': "'600'",
+    });
+    const unauthorized = (Object.values(template.findResources('AWS::ApiGateway::GatewayResponse')) as { Properties: Record<string, any> }[]).find((r) => r.Properties.ResponseType === 'UNAUTHORIZED')!;
+    expect(unauthorized.Properties.ResponseParameters).toMatchObject({
+      'gatewayresponse.header.Access-Control-Allow-Origin': 'method.request.header.Origin',
+      'gatewayresponse.header.Access-Control-Expose-Headers': "'Idempotent-Replayed,Retry-After,Link'",
+      'gatewayresponse.header.Vary': "'Origin'",
+    });
+    expect(environmentOf('checkout').CORS_ALLOWED_ORIGINS).toBe('https://shop.example.com,https://admin.example.com');
   });
 
   it('echoes the second listed origin through the preflight template, and only listed origins', () => {
@@ -127,8 +146,7 @@ describe('with corsAllowedOrigins', () => {
   });
 
   it('tells the functions behind browser routes the origins, and not the webhook receiver, processor or recovery', () => {
-    const environment = (fn: keyof PaymentsStack['functions']) =>
-      (template.toJSON().Resources[stack.getLogicalId(stack.functions[fn].node.defaultChild as never)].Properties.Environment?.Variables ?? {}) as Record<string, unknown>;
+    const environment = environmentOf;
     for (const fn of ['checkout', 'orders', 'refunds', 'subscriptions', 'problems'] as const) expect(environment(fn)[CORS_ALLOWED_ORIGINS_ENV]).toBe(`${SHOP},${ADMIN}`);
     for (const fn of ['webhooks', 'events', 'recovery'] as const) expect(environment(fn)[CORS_ALLOWED_ORIGINS_ENV]).toBeUndefined();
   });
@@ -145,8 +163,16 @@ describe('corsAllowedOrigins refusals', () => {
     ['https://shop.example.com:443', /did you mean https:\/\/shop\.example\.com\?/],
     ['http://shop.example.com', /must use https/],
     ['shop.example.com', /not an origin|not an exact origin/],
+    ['https://*.example.com', /wildcards are not supported/],
+    [['https://*.example.com'], /wildcards are not supported/],
   ])('refuses %j at synth', (value, message) => {
     expect(() => synth({ corsAllowedOrigins: value })).toThrow(message);
+  });
+
+  it('reads an empty cdk.json list as none: no preflight, no CORS header', () => {
+    const { template } = synth({ corsAllowedOrigins: [] });
+    expect(methodsByPath(template).filter((m) => m.HttpMethod === 'OPTIONS')).toEqual([]);
+    expect(JSON.stringify(template.findResources('AWS::ApiGateway::GatewayResponse'))).not.toContain('Access-Control');
   });
 
   it('accepts a JSON list (cdk.json) and plain http on loopback (a local front end against a dev stack)', () => {
