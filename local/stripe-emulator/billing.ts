@@ -103,6 +103,24 @@ export function billing(ctx: EmulatorContext): Billing {
     return customer;
   };
 
+  const deletedCustomer = (id: string): StripeObject => ({ id, object: 'customer', deleted: true });
+
+  /**
+   * DELETE /v1/customers/{id} (also what the Dashboard's delete does): the Customer's
+   * subscriptions end now (`customer.subscription.deleted` each), then `customer.deleted`. A
+   * retrieve afterwards answers the deleted stub; everything that takes a customer refuses it
+   * (resource_missing), and so does a second delete.
+   */
+  const customerDelete = (request: ApiRequest, id: string) => {
+    const customer = liveCustomer(id);
+    for (const subscription of b.subscriptions.values()) {
+      if (subscription.customer === id && !['canceled', 'incomplete_expired'].includes(subscription.status as string)) endNow(subscription, request);
+    }
+    ctx.emit('customer.deleted', { ...customer }, request);
+    customer.deleted = true;
+    return deletedCustomer(id);
+  };
+
   /**
    * GET /v1/customers/search: the subset of Stripe's query language this backend uses,
    * `metadata['key']:'value'` and `email:'value'` clauses joined by AND, over Customers at least
@@ -473,7 +491,12 @@ export function billing(ctx: EmulatorContext): Billing {
       method: 'GET', pattern: /^\/v1\/customers$/,
       handle: (r) => ctx.list([...b.customers.values()], r, (c) => !c.deleted && (!r.query.get('email') || c.email === r.query.get('email'))),
     },
-    { method: 'GET', pattern: /^\/v1\/customers\/([^/]+)$/, handle: (_, m) => liveCustomer(m[1]) },
+    {
+      // Stripe answers a deleted Customer's retrieve with its stub (200), not a 404.
+      method: 'GET', pattern: /^\/v1\/customers\/([^/]+)$/,
+      handle: (_, m) => (b.customers.get(m[1])?.deleted ? deletedCustomer(m[1]) : liveCustomer(m[1])),
+    },
+    { method: 'DELETE', pattern: /^\/v1\/customers\/([^/]+)$/, handle: (r, m) => customerDelete(r, m[1]) },
     { method: 'GET', pattern: /^\/v1\/subscriptions$/, handle: subscriptionList },
     { method: 'GET', pattern: /^\/v1\/subscriptions\/([^/]+)$/, handle: (_, m) => subscriptionOf(m[1]) },
     { method: 'POST', pattern: /^\/v1\/subscriptions\/([^/]+)$/, handle: (r, m) => subscriptionUpdate(r, m[1]) },
