@@ -124,7 +124,8 @@ export async function startSubscription({ scope, payload, fingerprint }: Idempot
         continue;
       }
     }
-    if (record.status === 'checkout_open' && isAbandoned(record, deps)) {
+    // A checkout of a Customer deleted at Stripe since (replaced above) cannot become a subscription of this user's: replace it too.
+    if (record.status === 'checkout_open' && (isAbandoned(record, deps) || record.stripeCustomerId !== customerId)) {
       await deps.billing.expireCheckoutSession(record.checkoutSessionId);
       const session = await deps.billing.retrieveSubscriptionCheckout(record.checkoutSessionId);
       if (session) await deps.subscriptions.mutate(record.subscriptionId, (r) => applyCheckoutSnapshot(r, session), null);
