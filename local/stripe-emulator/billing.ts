@@ -32,7 +32,7 @@ export class BillingState {
   /**
    * Stripe's search is eventually consistent ("searchable in less than a minute", up to an hour
    * in outages): a Customer shows up in `/v1/customers/search` only this long (emulator clock)
-   * after it was created or updated. Set with /v1/test_helpers/search/lag (a test that needs an
+   * after it was created (the emulator has no customer update; a deleted one never shows). Set with /v1/test_helpers/search/lag (a test that needs an
    * up-to-date index sets 0 explicitly). @default 60: never fresher than Stripe, so the product
    * must not count on finding a Customer it has just created.
    */
