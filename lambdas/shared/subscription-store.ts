@@ -141,17 +141,21 @@ export class DynamoDbSubscriptionStore implements SubscriptionStore {
 
   /**
    * A stale decision changes nothing, but the step after the last write may have been lost: a
-   * record that needs its guard takes it if absent (one conditional put); an ended one still
-   * holding its guard hands it on or frees it.
+   * record that needs its guard and does not hold it takes it if absent (one consistent read,
+   * then one conditional put); an ended one still holding its guard hands it on or frees it.
+   * When another record holds it, the conflict is recorded once (same kind and detail).
    */
   private async restoreGuard(record: SubscriptionRecord, stripeEventId: string | null) {
+    // A read first (most events end stale with the guard in place): a write only when something is to repair.
+    const guard = await this.get<SubscriptionGuard>(keys.guard(record.tenantId, record.userId, record.product));
+    const ours = guard?.subscriptionId === record.subscriptionId;
     if (holdsGuard(record.status)) {
+      if (ours) return;
       const conflict = await this.moveGuard(record, record);
       if (conflict) await this.mutate(record.subscriptionId, () => ({ kind: 'anomaly', anomaly: conflict }), stripeEventId);
-      return;
+    } else if (ours) {
+      await this.leaveGuard(record.tenantId, record.userId, record.product, record.subscriptionId);
     }
-    const guard = await this.get<SubscriptionGuard>(keys.guard(record.tenantId, record.userId, record.product));
-    if (guard?.subscriptionId === record.subscriptionId) await this.leaveGuard(record.tenantId, record.userId, record.product, record.subscriptionId);
   }
 
   /**
