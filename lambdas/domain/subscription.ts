@@ -17,8 +17,8 @@
  * that already has one is an anomaly, recorded, never merged.
  *
  * Plan changes: the record follows ITS Stripe subscription, also to a price of another product
- * (a switch in the billing portal is ordinary Stripe behaviour); the store moves the
- * (tenant, user, product) guard with it. What Stripe does that we cannot represent (several
+ * (a switch in the billing portal is ordinary Stripe behaviour); the (tenant, user, product)
+ * guard moves with it as `guardMoves`/`guardClaimant`/`guardConflict` below decide (the store executes). What Stripe does that we cannot represent (several
  * items) is recorded as an anomaly AND the snapshot still applied: an anomaly never keeps
  * status, period or cancellation from matching Stripe.
  */
