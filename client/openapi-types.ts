@@ -1043,7 +1043,7 @@ export interface operations {
             400: components["responses"]["InvalidRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            /** @description `not-found`: the caller has no Stripe Customer yet (never subscribed). */
+            /** @description `not-found`: the caller has no Stripe Customer yet (never subscribed), or it was deleted at Stripe (the next subscription creates a new one). */
             404: {
                 headers: {
                     Link: components["headers"]["ProblemLink"];

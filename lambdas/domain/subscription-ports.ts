@@ -49,8 +49,12 @@ export interface SubscriptionStore {
   customerOf(tenantId: string, userId: string): Promise<string | undefined>;
   /** Links the user to a Stripe Customer unless already linked; returns the linked customer (the first writer wins). */
   linkCustomer(tenantId: string, userId: string, stripeCustomerId: string): Promise<string>;
+  /** Links the user to `replacement` if `deleted` is still linked; returns the linked customer. */
+  relinkCustomer(tenantId: string, userId: string, deleted: string, replacement: string): Promise<string>;
   /** Takes the slot, or returns who holds it. */
   takeGuard(guard: SubscriptionGuard): Promise<SubscriptionGuard>;
+  /** Gives the slot to `to` if `from` still holds it; false when it does not. */
+  handGuard(tenantId: string, userId: string, product: string, from: string, to: string): Promise<boolean>;
   /** Frees the slot if `subscriptionId` still holds it. */
   releaseGuard(tenantId: string, userId: string, product: string, subscriptionId: string): Promise<void>;
   getSubscription(subscriptionId: string): Promise<SubscriptionRecord | undefined>;
@@ -58,7 +62,7 @@ export interface SubscriptionStore {
   createSubscription(record: SubscriptionRecord): Promise<SubscriptionRecord>;
   /**
    * Applies `decide` with one write conditional on the version it saw; re-decides on conflict.
-   * Releases the guard when the record stops holding it.
+   * Moves the guard with the record (guardMoves in subscription.ts), also on a stale decision.
    */
   mutate(subscriptionId: string, decide: (record: SubscriptionRecord) => SubscriptionChange, stripeEventId: string | null): Promise<SubscriptionChange>;
   listByOwner(tenantId: string, userId: string): Promise<SubscriptionRecord[]>;

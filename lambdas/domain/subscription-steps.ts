@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { PaymentRejectedError } from './errors';
 import { derivedId, type IdempotentRequest } from './idempotency-scope';
 import {
-  applyCheckoutSnapshot, applySubscriptionSnapshot, holdsGuard, isLive, type SubscriptionRecord, type SubscriptionSnapshot, type SubscriptionStatus,
+  applyCheckoutSnapshot, applySubscriptionSnapshot, guardClaimant, holdsGuard, isLive, type SubscriptionRecord, type SubscriptionSnapshot, type SubscriptionStatus,
 } from './subscription';
 import type { BillingGateway, SubscriptionGuard, SubscriptionStore } from './subscription-ports';
 import { validateRequestBody } from './validation';
@@ -39,15 +39,26 @@ const customerKey = (tenantId: string, userId: string) => `customer-v1-${hashed(
 /** One key per subscription record: whoever opens its checkout sends Stripe the same create. */
 const checkoutKey = (subscriptionId: string) => `subscription-checkout-v1-${subscriptionId}`;
 
+/** A Customer deleted at Stripe (Dashboard, API) is replaced once: every request replacing that one sends the same create. */
+const replacementCustomerKey = (tenantId: string, userId: string, deletedCustomerId: string) => `customer-replacing-v1-${hashed(tenantId, userId, deletedCustomerId)}`;
+
 /**
  * The user's one Stripe Customer. The mapping item decides (conditional put, first writer
  * wins); the deterministic Stripe key makes concurrent first requests create one Customer; and
  * a Customer whose mapping write was lost (crash) is found again by its metadata before
  * another is created, also after Stripe pruned the key (24 h).
+ * A linked Customer is checked at Stripe (one retrieve): deleted there (Dashboard; its
+ * subscriptions were canceled with it) it can open nothing again, so the mapping moves to a new
+ * Customer, created under a key naming the deleted one and linked by a write conditional on the
+ * deleted one still being linked: concurrent requests create and link one.
  */
 export async function ensureCustomer(tenantId: string, userId: string, deps: SubscriptionDeps): Promise<string> {
   const linked = await deps.subscriptions.customerOf(tenantId, userId);
-  if (linked) return linked;
+  if (linked) {
+    if (await deps.billing.retrieveCustomer(linked)) return linked;
+    const replacement = await deps.billing.createCustomer({ tenantId, userId }, replacementCustomerKey(tenantId, userId, linked));
+    return deps.subscriptions.relinkCustomer(tenantId, userId, linked, replacement);
+  }
   const [found] = await deps.billing.findCustomers(tenantId, userId);
   const customerId = found ?? (await deps.billing.createCustomer({ tenantId, userId }, customerKey(tenantId, userId)));
   return deps.subscriptions.linkCustomer(tenantId, userId, customerId);
@@ -73,6 +84,9 @@ const GUARD_ATTEMPTS = 3;
  * subscription ended or whose checkout expired is freed and taken again, but never by the
  * request that record belongs to: its key has had its checkout (after the 24 h idempotency
  * record expired, a retry of that key lands here), so it is answered `ended`, not given another.
+ * Before a checkout is opened, the user's records are read: one live or open on the product
+ * (guardClaimant) gets the guard and is the answer (409, or 200 with its checkout), so a guard
+ * lost or wrongly freed never lets a second subscription for one product start.
  */
 export async function startSubscription({ scope, payload, fingerprint }: IdempotentRequest<SubscriptionRequest>, deps: SubscriptionDeps): Promise<StartOutcome> {
   const { tenantId, userId } = scope;
@@ -90,6 +104,15 @@ export async function startSubscription({ scope, payload, fingerprint }: Idempot
     });
     let record = await deps.subscriptions.getSubscription(guard.subscriptionId);
     if (!record) {
+      // The guard is a lock, not the truth: a crash or a plan switch may have left it free while a
+      // record of this user is live or open on the product. That record takes it and is the answer.
+      const claimant = guardClaimant(await deps.subscriptions.listByOwner(tenantId, userId), product);
+      if (claimant) {
+        if (!(await deps.subscriptions.handGuard(tenantId, userId, product, guard.subscriptionId, claimant.subscriptionId))) continue;
+        record = claimant;
+      }
+    }
+    if (!record) {
       try {
         record = await openCheckout(guard, customerId, deps);
       } catch (error) {
@@ -101,7 +124,8 @@ export async function startSubscription({ scope, payload, fingerprint }: Idempot
         continue;
       }
     }
-    if (record.status === 'checkout_open' && isAbandoned(record, deps)) {
+    // A checkout of a Customer deleted at Stripe since (replaced above) cannot become a subscription of this user's: replace it too.
+    if (record.status === 'checkout_open' && (isAbandoned(record, deps) || record.stripeCustomerId !== customerId)) {
       await deps.billing.expireCheckoutSession(record.checkoutSessionId);
       const session = await deps.billing.retrieveSubscriptionCheckout(record.checkoutSessionId);
       if (session) await deps.subscriptions.mutate(record.subscriptionId, (r) => applyCheckoutSnapshot(r, session), null);

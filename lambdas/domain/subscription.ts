@@ -17,8 +17,8 @@
  * that already has one is an anomaly, recorded, never merged.
  *
  * Plan changes: the record follows ITS Stripe subscription, also to a price of another product
- * (a switch in the billing portal is ordinary Stripe behaviour); the store moves the
- * (tenant, user, product) guard with it. What Stripe does that we cannot represent (several
+ * (a switch in the billing portal is ordinary Stripe behaviour); the (tenant, user, product)
+ * guard moves with it as `guardMoves`/`guardClaimant`/`guardConflict` below decide (the store executes). What Stripe does that we cannot represent (several
  * items) is recorded as an anomaly AND the snapshot still applied: an anomaly never keeps
  * status, period or cancellation from matching Stripe.
  */
@@ -182,6 +182,56 @@ export function applyCheckoutSnapshot(record: SubscriptionRecord, session: Check
 export function recordSubscriptionAnomaly(record: SubscriptionRecord, entry: SubscriptionAnomaly): SubscriptionRecord {
   if (record.anomalies.some((a) => a.kind === entry.kind && a.detail === entry.detail)) return record;
   return { ...record, anomalies: [...record.anomalies, entry] };
+}
+
+/**
+ * The (tenant, user, product) guard: which record keeps it. A record holding a guard needs the one
+ * of its product; the guard itself is the lock that makes two checkouts for one product impossible.
+ * The records, not the guard, are the truth: a guard lost (a crash between the record write and
+ * the guard write) is taken again for the record that should hold it, and a guard whose holder
+ * ends or moves goes to another record of the user still on that product, never freed under it.
+ */
+export interface GuardMoves {
+  /** Products whose guard this record no longer needs: handed to `guardClaimant` of that product, or freed. */
+  leave: string[];
+  /** The product whose guard this record needs (taken if absent; see `guardConflict` if another holds it). */
+  hold: string | undefined;
+}
+
+/** What a change of a record (or none: `before === after`, a stale event) means for its guards. */
+export function guardMoves(before: SubscriptionRecord, after: SubscriptionRecord): GuardMoves {
+  const leave = holdsGuard(before.status) && (before.product !== after.product || !holdsGuard(after.status)) ? [before.product] : [];
+  return { leave, hold: holdsGuard(after.status) ? after.product : undefined };
+}
+
+/** Live first (the user pays for it), then one being set up or paused, then an open checkout; oldest first. */
+const claimRank = (status: SubscriptionStatus) => (isLive(status) ? 0 : status === 'checkout_open' ? 2 : 1);
+
+/**
+ * Among a user's records, the one that should hold the guard of `product` (apart from
+ * `excluding`, the record leaving it): undefined when none is live, incomplete, paused or open
+ * on that product, and only then may the guard be freed or a new checkout opened.
+ */
+export function guardClaimant(records: readonly SubscriptionRecord[], product: string, excluding?: string): SubscriptionRecord | undefined {
+  return records
+    .filter((r) => r.subscriptionId !== excluding && r.product === product && holdsGuard(r.status))
+    .sort((a, b) => claimRank(a.status) - claimRank(b.status) || a.createdAt.localeCompare(b.createdAt))[0];
+}
+
+/**
+ * `record` needs the guard of its product, which `holder` holds (`holderRecord`: its record,
+ * undefined while that request is still opening its checkout). `free`: the holder no longer
+ * needs it (ended, or moved to another product): free it and take it. Otherwise the anomaly to
+ * record on `record`: two subscriptions of the user on one product at Stripe, shown by
+ * reconcile, never merged; the holder keeps the guard.
+ */
+export function guardConflict(record: SubscriptionRecord, holder: string, holderRecord: SubscriptionRecord | undefined): 'ours' | 'free' | NewAnomaly {
+  if (holder === record.subscriptionId) return 'ours';
+  if (holderRecord && (!holdsGuard(holderRecord.status) || holderRecord.product !== record.product)) return 'free';
+  return {
+    kind: holderRecord && holderRecord.status !== 'checkout_open' ? 'duplicate_live_subscription' : 'product_guard_held_by_checkout',
+    detail: `Stripe subscription ${record.stripeSubscriptionId} of ${record.subscriptionId} moved to ${record.product}, which ${holder} holds for this user`,
+  };
 }
 
 export interface SubscriptionView {

@@ -1,7 +1,7 @@
 import { ConditionalCheckFailedException, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { holdsGuard, recordSubscriptionAnomaly, type NewAnomaly, type SubscriptionChange, type SubscriptionRecord } from '../domain/subscription';
+import { guardClaimant, guardConflict, guardMoves, holdsGuard, recordSubscriptionAnomaly, type NewAnomaly, type SubscriptionChange, type SubscriptionRecord } from '../domain/subscription';
 import type { SubscriptionGuard, SubscriptionStore } from '../domain/subscription-ports';
 import { subscriptionsTable } from '../../lib/tables';
 
@@ -60,6 +60,23 @@ export class DynamoDbSubscriptionStore implements SubscriptionStore {
     return linked.stripeCustomerId;
   }
 
+  async relinkCustomer(tenantId: string, userId: string, deleted: string, replacement: string) {
+    try {
+      await this.documents.send(new UpdateCommand({
+        TableName: this.tableName, Key: { pk: keys.customer(tenantId, userId) },
+        UpdateExpression: 'SET stripeCustomerId = :replacement, replacedCustomerIds = list_append(if_not_exists(replacedCustomerIds, :none), :deleted), updatedAt = :at',
+        ConditionExpression: 'stripeCustomerId = :old',
+        ExpressionAttributeValues: { ':old': deleted, ':replacement': replacement, ':deleted': [deleted], ':none': [], ':at': this.now().toISOString() },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }));
+      return replacement;
+    } catch (error) {
+      const linked = itemOfFailedCondition<{ stripeCustomerId: string }>(error) ?? (await this.get<{ stripeCustomerId: string }>(keys.customer(tenantId, userId)));
+      if (!linked) throw error;
+      return linked.stripeCustomerId;
+    }
+  }
+
   async takeGuard(guard: SubscriptionGuard) {
     return strip(await this.putIfAbsent(keys.guard(guard.tenantId, guard.userId, guard.product), guard));
   }
@@ -90,7 +107,11 @@ export class DynamoDbSubscriptionStore implements SubscriptionStore {
     for (let attempt = 1; ; attempt++) {
       if (!current) return { kind: 'foreign', reason: `no subscription ${subscriptionId}` };
       const change = decide(current);
-      if (change.kind === 'stale' || change.kind === 'foreign') return change;
+      if (change.kind === 'foreign') return change;
+      if (change.kind === 'stale') {
+        await this.restoreGuard(current, stripeEventId);
+        return change;
+      }
       const at = this.now().toISOString();
       let next = change.kind === 'applied'
         ? (change.anomalies ?? []).reduce((r, a) => recordSubscriptionAnomaly(r, { ...a, stripeEventId, at }), change.record)
@@ -109,9 +130,9 @@ export class DynamoDbSubscriptionStore implements SubscriptionStore {
         continue;
       }
       if (change.kind === 'anomaly') return change;
-      const guardConflict = await this.moveGuard(current, next);
-      if (guardConflict) {
-        const recorded = await this.mutate(subscriptionId, () => ({ kind: 'anomaly', anomaly: guardConflict }), stripeEventId);
+      const conflict = await this.moveGuard(current, next);
+      if (conflict) {
+        const recorded = await this.mutate(subscriptionId, () => ({ kind: 'anomaly', anomaly: conflict }), stripeEventId);
         if (recorded.kind === 'anomaly') next = (await this.getSubscription(subscriptionId)) ?? next;
       }
       return { kind: 'applied', record: next };
@@ -119,40 +140,68 @@ export class DynamoDbSubscriptionStore implements SubscriptionStore {
   }
 
   /**
-   * The guard follows the record after a write: released when the record stops holding it; on a
-   * plan switch to another product, the new product's guard taken (conditionally) and the old
-   * one released. Taken again on every applied change while the record holds it, so a guard
-   * lost to a crash between the record write and this step comes back with the next event.
-   * Returns the anomaly to record when another live or open subscription of the user holds the
-   * new product's guard: two at Stripe for one product, shown by reconcile, never merged.
+   * A stale decision changes nothing, but the step after the last write may have been lost: a
+   * record that needs its guard and does not hold it takes it if absent (one consistent read,
+   * then one conditional put); an ended one still holding its guard hands it on or frees it.
+   * When another record holds it, the conflict is recorded once (same kind and detail).
+   */
+  private async restoreGuard(record: SubscriptionRecord, stripeEventId: string | null) {
+    // A read first (most events end stale with the guard in place): a write only when something is to repair.
+    const guard = await this.get<SubscriptionGuard>(keys.guard(record.tenantId, record.userId, record.product));
+    const ours = guard?.subscriptionId === record.subscriptionId;
+    if (holdsGuard(record.status)) {
+      if (ours) return;
+      const conflict = await this.moveGuard(record, record);
+      if (conflict) await this.mutate(record.subscriptionId, () => ({ kind: 'anomaly', anomaly: conflict }), stripeEventId);
+    } else if (ours) {
+      await this.leaveGuard(record.tenantId, record.userId, record.product, record.subscriptionId);
+    }
+  }
+
+  /**
+   * Executes `guardMoves` (lambdas/domain/subscription.ts) after a write, and after a stale
+   * decision too: a guard lost to a crash between a record write and this step (an SQS retry, a
+   * re-sent event then find the record already equal to Stripe) comes back with the next event.
+   * Returns the anomaly `guardConflict` names when another record holds the guard this one needs.
    */
   private async moveGuard(before: SubscriptionRecord, after: SubscriptionRecord): Promise<NewAnomaly | undefined> {
     const { tenantId, userId, subscriptionId } = after;
-    if (before.product !== after.product && holdsGuard(before.status)) await this.releaseGuard(tenantId, userId, before.product, subscriptionId);
-    if (!holdsGuard(after.status)) {
-      if (holdsGuard(before.status)) await this.releaseGuard(tenantId, userId, after.product, subscriptionId);
-      return undefined;
-    }
+    const { leave, hold } = guardMoves(before, after);
+    for (const product of leave) await this.leaveGuard(tenantId, userId, product, subscriptionId);
+    if (!hold) return undefined;
     for (let attempt = 1; attempt <= 3; attempt++) {
       const holder = await this.takeGuard({
-        tenantId, userId, product: after.product, subscriptionId, price: after.price, quantity: after.quantity,
+        tenantId, userId, product: hold, subscriptionId, price: after.price, quantity: after.quantity,
         // Only a guard whose record does not exist yet opens a checkout with these; this one's record exists.
         successUrl: '', cancelUrl: '', requestFingerprint: after.requestFingerprint, createdAt: this.now().toISOString(),
       });
-      if (holder.subscriptionId === subscriptionId) return undefined;
-      const other = await this.getSubscription(holder.subscriptionId);
-      if (other && (!holdsGuard(other.status) || other.product !== after.product)) {
-        // A guard its holder no longer needs (ended, or moved to another product): free it and take it.
-        await this.releaseGuard(tenantId, userId, after.product, holder.subscriptionId);
-        continue;
-      }
-      const kind = other && other.status !== 'checkout_open' ? 'duplicate_live_subscription' : 'product_guard_held_by_checkout';
-      return {
-        kind,
-        detail: `Stripe subscription ${after.stripeSubscriptionId} of ${subscriptionId} moved to ${after.product}, which ${holder.subscriptionId} holds for this user`,
-      };
+      const conflict = guardConflict(after, holder.subscriptionId, holder.subscriptionId === subscriptionId ? after : await this.getSubscription(holder.subscriptionId));
+      if (conflict === 'ours') return undefined;
+      if (conflict !== 'free') return conflict;
+      await this.releaseGuard(tenantId, userId, hold, holder.subscriptionId);
     }
-    throw new Error(`subscription guard of ${tenantId}/${userId}/${after.product} kept changing`);
+    throw new Error(`subscription guard of ${tenantId}/${userId}/${hold} kept changing`);
+  }
+
+  /** `subscriptionId` no longer needs the guard of `product`: to the user's other record on it (guardClaimant), or freed. */
+  private async leaveGuard(tenantId: string, userId: string, product: string, subscriptionId: string) {
+    const heir = guardClaimant(await this.listByOwner(tenantId, userId), product, subscriptionId);
+    if (heir) await this.handGuard(tenantId, userId, product, subscriptionId, heir.subscriptionId);
+    else await this.releaseGuard(tenantId, userId, product, subscriptionId);
+  }
+
+  async handGuard(tenantId: string, userId: string, product: string, from: string, to: string) {
+    try {
+      await this.documents.send(new UpdateCommand({
+        TableName: this.tableName, Key: { pk: keys.guard(tenantId, userId, product) },
+        UpdateExpression: 'SET subscriptionId = :to', ConditionExpression: 'subscriptionId = :from', ExpressionAttributeValues: { ':from': from, ':to': to },
+      }));
+      return true;
+    } catch (error) {
+      // Gone, or held by another subscription since: not ours to hand on.
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return false;
+    }
   }
 
   async listByOwner(tenantId: string, userId: string) {

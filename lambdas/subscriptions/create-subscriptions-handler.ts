@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
-import { StripeKeyInUseError } from '../domain/errors';
+import { PaymentRejectedError, StripeKeyInUseError } from '../domain/errors';
 import { requestFingerprint } from '../domain/idempotency-scope';
 import { openCheckoutView, subscriptionView } from '../domain/subscription';
 import {
@@ -66,7 +66,14 @@ export function createSubscriptionsHandler(deps: SubscriptionsHandlerDeps) {
   const portal = idempotentRoute({ operation: 'billing-portal', parse: parsePortalRequest, deps: routeDeps }, (request) => inProgressAs409(async () => {
     const customerId = await subscriptions.customerOf(request.scope.tenantId, request.scope.userId);
     if (!customerId) return problemResult('notFound', 'No billing account yet: subscribe first');
-    return result(201, { url: await deps.billing.createPortalSession(customerId, request.payload.returnUrl) });
+    try {
+      return result(201, { url: await deps.billing.createPortalSession(customerId, request.payload.returnUrl) });
+    } catch (error) {
+      if (!(error instanceof PaymentRejectedError)) throw error;
+      // Stripe's definitive no is the caller's situation, not our fault: never a 5xx.
+      if (error.code === 'resource_missing') return problemResult('notFound', 'The billing account was deleted at Stripe: subscribe again to get a new one');
+      return problemResult('paymentRequestRejected', error.message, { stripeCode: error.code ?? null });
+    }
   }));
 
   const cancelOnce = idempotentStep<{ subscriptionId: string }>(

@@ -32,7 +32,7 @@ export class BillingState {
   /**
    * Stripe's search is eventually consistent ("searchable in less than a minute", up to an hour
    * in outages): a Customer shows up in `/v1/customers/search` only this long (emulator clock)
-   * after it was created or updated. Set with /v1/test_helpers/search/lag (a test that needs an
+   * after it was created (the emulator has no customer update; a deleted one never shows). Set with /v1/test_helpers/search/lag (a test that needs an
    * up-to-date index sets 0 explicitly). @default 60: never fresher than Stripe, so the product
    * must not count on finding a Customer it has just created.
    */
@@ -101,6 +101,24 @@ export function billing(ctx: EmulatorContext): Billing {
     const customer = b.customers.get(id);
     if (!customer || customer.deleted) throw missing('customer', id, param);
     return customer;
+  };
+
+  const deletedCustomer = (id: string): StripeObject => ({ id, object: 'customer', deleted: true });
+
+  /**
+   * DELETE /v1/customers/{id} (also what the Dashboard's delete does): the Customer's
+   * subscriptions end now (`customer.subscription.deleted` each), then `customer.deleted`. A
+   * retrieve afterwards answers the deleted stub; everything that takes a customer refuses it
+   * (resource_missing), and so does a second delete.
+   */
+  const customerDelete = (request: ApiRequest, id: string) => {
+    const customer = liveCustomer(id);
+    for (const subscription of b.subscriptions.values()) {
+      if (subscription.customer === id && !['canceled', 'incomplete_expired'].includes(subscription.status as string)) endNow(subscription, request);
+    }
+    ctx.emit('customer.deleted', { ...customer }, request);
+    customer.deleted = true;
+    return deletedCustomer(id);
   };
 
   /**
@@ -473,7 +491,12 @@ export function billing(ctx: EmulatorContext): Billing {
       method: 'GET', pattern: /^\/v1\/customers$/,
       handle: (r) => ctx.list([...b.customers.values()], r, (c) => !c.deleted && (!r.query.get('email') || c.email === r.query.get('email'))),
     },
-    { method: 'GET', pattern: /^\/v1\/customers\/([^/]+)$/, handle: (_, m) => liveCustomer(m[1]) },
+    {
+      // Stripe answers a deleted Customer's retrieve with its stub (200), not a 404.
+      method: 'GET', pattern: /^\/v1\/customers\/([^/]+)$/,
+      handle: (_, m) => (b.customers.get(m[1])?.deleted ? deletedCustomer(m[1]) : liveCustomer(m[1])),
+    },
+    { method: 'DELETE', pattern: /^\/v1\/customers\/([^/]+)$/, handle: (r, m) => customerDelete(r, m[1]) },
     { method: 'GET', pattern: /^\/v1\/subscriptions$/, handle: subscriptionList },
     { method: 'GET', pattern: /^\/v1\/subscriptions\/([^/]+)$/, handle: (_, m) => subscriptionOf(m[1]) },
     { method: 'POST', pattern: /^\/v1\/subscriptions\/([^/]+)$/, handle: (r, m) => subscriptionUpdate(r, m[1]) },

@@ -59,6 +59,37 @@ describe('customers', () => {
   });
 });
 
+describe('deleting a customer', () => {
+  it('answers the deleted stub, ends its subscriptions (customer.subscription.deleted), emits customer.deleted, and refuses the customer afterwards', async () => {
+    await stripe.rawRequest('POST', '/v1/test_helpers/search/lag', { seconds: 0 });
+    const customer = await stripe.customers.create({ metadata: { userKey: 'acme:gone' } });
+    const other = await stripe.customers.create({ metadata: { userKey: 'acme:stays' } });
+    const subscribe = async (owner: string) => {
+      const session = await subscriptionSession(owner);
+      await complete(session.id);
+      return (await stripe.checkout.sessions.retrieve(session.id)).subscription as string;
+    };
+    const [first, second, others] = [await subscribe(customer.id), await subscribe(customer.id), await subscribe(other.id)];
+    const since = emulator.state.events.length;
+    const deleted = await stripe.customers.del(customer.id);
+    expect(deleted).toEqual({ id: customer.id, object: 'customer', deleted: true });
+    const events = emulator.state.events.slice(since).map((e) => [e.type, (e.data as { object: { id: string } }).object.id]);
+    expect(events).toEqual([['customer.subscription.deleted', first], ['customer.subscription.deleted', second], ['customer.deleted', customer.id]]);
+    expect((await stripe.subscriptions.retrieve(first)).status).toBe('canceled');
+    expect((await stripe.subscriptions.retrieve(second)).status).toBe('canceled');
+    expect((await stripe.subscriptions.retrieve(others)).status).toBe('active');
+    expect(await stripe.customers.retrieve(customer.id)).toEqual({ id: customer.id, object: 'customer', deleted: true });
+    expect((await stripe.customers.search({ query: "metadata['userKey']:'acme:gone'" })).data).toEqual([]);
+    expect((await stripe.customers.list({ limit: 100 })).data.map((c) => c.id)).not.toContain(customer.id);
+    for (const refused of [
+      stripe.customers.del(customer.id),
+      stripe.billingPortal.sessions.create({ customer: customer.id, return_url: 'https://shop.example/back' }),
+      subscriptionSession(customer.id),
+    ]) expect(await stripeError(refused)).toMatchObject({ statusCode: 404, code: 'resource_missing' });
+    expect(await stripeError(stripe.customers.del('cus_doesnotexist1'))).toMatchObject({ statusCode: 404, code: 'resource_missing' });
+  });
+});
+
 describe('recurring prices and subscription checkout', () => {
   it('refuses a recurring price in payment mode and a one-time price alone in subscription mode', async () => {
     const recurring = await monthly();

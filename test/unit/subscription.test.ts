@@ -1,5 +1,5 @@
 import {
-  applyCheckoutSnapshot, applySubscriptionSnapshot, holdsGuard, subscriptionView,
+  applyCheckoutSnapshot, applySubscriptionSnapshot, guardClaimant, guardConflict, guardMoves, holdsGuard, subscriptionView,
   type SubscriptionRecord, type SubscriptionSnapshot,
 } from '../../lambdas/domain/subscription';
 
@@ -88,4 +88,47 @@ it('the guard is held while a checkout is open or a subscription can still bill,
   expect(['checkout_open', 'incomplete', 'active', 'trialing', 'past_due', 'unpaid', 'paused'].every((s) => holdsGuard(s as never))).toBe(true);
   expect(['checkout_expired', 'canceled', 'incomplete_expired'].some((s) => holdsGuard(s as never))).toBe(false);
   expect(subscriptionView(record({ currentPeriodEnd: 1_800_000_000 })).currentPeriodEnd).toBe('2027-01-15T08:00:00.000Z');
+});
+
+describe('guards: which record keeps the (tenant, user, product) guard', () => {
+  const live = (id: string, product: string, status: SubscriptionRecord['status'] = 'active', createdAt = '2026-01-01T00:00:00.000Z') =>
+    record({ subscriptionId: id, product, status, stripeSubscriptionId: `sub_${id}`, createdAt });
+
+  it('guardMoves: a plan switch leaves the old product and holds the new; an end leaves; a stale record holds its own; an ended one nothing', () => {
+    expect(guardMoves(live('a', 'basic'), live('a', 'team'))).toEqual({ leave: ['basic'], hold: 'team' });
+    expect(guardMoves(live('a', 'team'), live('a', 'team', 'canceled'))).toEqual({ leave: ['team'], hold: undefined });
+    expect(guardMoves(live('a', 'basic'), live('a', 'team', 'canceled'))).toEqual({ leave: ['basic'], hold: undefined });
+    expect(guardMoves(live('a', 'team'), live('a', 'team'))).toEqual({ leave: [], hold: 'team' });
+    expect(guardMoves(live('a', 'team', 'past_due'), live('a', 'team', 'paused'))).toEqual({ leave: [], hold: 'team' });
+    expect(guardMoves(live('a', 'team', 'canceled'), live('a', 'team', 'canceled'))).toEqual({ leave: [], hold: undefined });
+    expect(guardMoves(record({ status: 'checkout_open' }), record({ status: 'checkout_expired' }))).toEqual({ leave: ['prod_1'], hold: undefined });
+  });
+
+  it('guardClaimant: a live record of the product before a paused one before an open checkout, oldest first; never the one leaving; none when all ended', () => {
+    const records = [
+      live('open', 'team', 'checkout_open', '2026-01-01T00:00:00.000Z'),
+      live('paused', 'team', 'paused', '2026-01-02T00:00:00.000Z'),
+      live('newer', 'team', 'active', '2026-01-04T00:00:00.000Z'),
+      live('older', 'team', 'past_due', '2026-01-03T00:00:00.000Z'),
+      live('other-product', 'basic', 'active', '2025-01-01T00:00:00.000Z'),
+      live('ended', 'team', 'canceled', '2025-01-01T00:00:00.000Z'),
+    ];
+    expect(guardClaimant(records, 'team')?.subscriptionId).toBe('older');
+    expect(guardClaimant(records, 'team', 'older')?.subscriptionId).toBe('newer');
+    expect(guardClaimant(records.filter((r) => r.status !== 'active' && r.status !== 'past_due'), 'team')?.subscriptionId).toBe('paused');
+    expect(guardClaimant([records[0]], 'team')?.subscriptionId).toBe('open');
+    expect(guardClaimant([records[5]], 'team')).toBeUndefined();
+    expect(guardClaimant(records, 'gold')).toBeUndefined();
+  });
+
+  it('guardConflict: ours; free when the holder ended or moved on; otherwise the anomaly the moved record gets and the holder keeps the guard', () => {
+    const moved = live('moved', 'team');
+    expect(guardConflict(moved, 'moved', moved)).toBe('ours');
+    expect(guardConflict(moved, 'holder', live('holder', 'team', 'canceled'))).toBe('free');
+    expect(guardConflict(moved, 'holder', live('holder', 'basic'))).toBe('free');
+    expect(guardConflict(moved, 'holder', live('holder', 'team', 'past_due'))).toMatchObject({ kind: 'duplicate_live_subscription', detail: expect.stringContaining('holder') });
+    expect(guardConflict(moved, 'holder', live('holder', 'team', 'checkout_open'))).toMatchObject({ kind: 'product_guard_held_by_checkout' });
+    // The holder's checkout is still being opened (no record yet).
+    expect(guardConflict(moved, 'holder', undefined)).toMatchObject({ kind: 'product_guard_held_by_checkout' });
+  });
 });

@@ -1,0 +1,221 @@
+/**
+ * The (tenant, user, product) guard against the records it protects: a guard lost to a crash, a
+ * guard freed while another live record of the product still needs it, and a Customer deleted at
+ * Stripe. Each counts what reached Stripe and the table, not only the status code.
+ */
+import { applyStripeEvent, type StripeEvent } from '../../lambdas/domain/stripe-events';
+import { DynamoDbOrderStore } from '../../lambdas/shared/order-store';
+import { StripeBillingGateway } from '../../lambdas/shared/stripe-billing-gateway';
+import { DynamoDbSubscriptionStore, keys } from '../../lambdas/shared/subscription-store';
+import { createSubscriptionsHandler } from '../../lambdas/subscriptions/create-subscriptions-handler';
+import type { StripeObject } from '../../local/stripe-emulator/stripe-objects';
+import { call, claimsOf, newKey, overriding, startHarness, TABLES, type Harness } from '../support/harness';
+
+let h: Harness;
+let billing: StripeBillingGateway;
+let store: DynamoDbSubscriptionStore;
+let handler: ReturnType<typeof createSubscriptionsHandler>;
+let basic: { price: string; product: string };
+let team: { price: string; product: string };
+
+beforeAll(async () => {
+  h = await startHarness({ executionDelayMs: 5 });
+  billing = new StripeBillingGateway(async () => h.stripe);
+  store = new DynamoDbSubscriptionStore(h.db.client, TABLES.subscriptions);
+  handler = createSubscriptionsHandler({ dynamoDb: h.db.client, subscriptionsTableName: TABLES.subscriptions, idempotencyTableName: TABLES.idempotency, billing });
+  const price = async (name: string, amount: number) => {
+    const created = await h.stripe.prices.create({ currency: 'eur', unit_amount: amount, recurring: { interval: 'month' }, product_data: { name } });
+    return { price: created.id, product: created.product as string };
+  };
+  basic = await price('Basic', 700);
+  team = await price('Team', 2100);
+}, 60_000);
+afterAll(() => h.close());
+
+const subscribe = (userId: string, price: string) =>
+  call(handler, { path: '/v1/subscriptions', resource: '/v1/subscriptions', claims: claimsOf('acme', userId), headers: { 'Idempotency-Key': newKey() }, body: { price, successUrl: 'https://x.example/ok', cancelUrl: 'https://x.example/no' } });
+const helper = (path: string, params: Record<string, unknown> = {}) => h.stripe.rawRequest('POST', `/v1/test_helpers/${path}`, params);
+const eventsOf = async (action: () => Promise<unknown>): Promise<StripeObject[]> => {
+  const before = h.emulator.state.events.length;
+  await action();
+  return h.emulator.state.events.slice(before);
+};
+const apply = (event: StripeObject, s: DynamoDbSubscriptionStore = store) =>
+  applyStripeEvent(event as unknown as StripeEvent, { orders: new DynamoDbOrderStore(h.db.client, TABLES.orders), stripe: h.gateway, subscriptions: { subscriptions: s, billing } });
+const record = async (id: string) => (await store.getSubscription(id))!;
+const guardHolder = async (userId: string, product: string) =>
+  (await store.scanAll()).find((i) => i.pk === keys.guard('acme', userId, product))?.subscriptionId as string | undefined;
+async function paid(userId: string, price: string) {
+  const opened = await subscribe(userId, price);
+  expect(opened.status).toBe(201);
+  for (const event of await eventsOf(() => helper(`checkout/sessions/${opened.body.checkoutSessionId}/complete`))) await apply(event);
+  const r = await record(opened.body.subscriptionId);
+  expect(r.status).toBe('active');
+  return { subscriptionId: r.subscriptionId, stripeSubscriptionId: r.stripeSubscriptionId! };
+}
+const switchPlan = async (id: string, price: string) => {
+  const current = await h.stripe.subscriptions.retrieve(id);
+  return eventsOf(() => h.stripe.subscriptions.update(id, { items: [{ id: current.items.data[0].id, price }] }));
+};
+const liveAtStripe = async (customer: string, product: string) =>
+  (await h.stripe.subscriptions.list({ customer, status: 'all' })).data.filter((s) => s.status === 'active' && s.items.data[0].price.product === product).map((s) => s.id);
+/** What one user has in the table: records (by status), guards (product → holder), the customer link. */
+async function itemsOf(userId: string) {
+  const items = (await store.scanAll()).filter((i) => i.userId === userId);
+  const guards = Object.fromEntries(items.filter((i) => String(i.pk).startsWith('guard#')).map((i) => [i.product, i.subscriptionId]));
+  const records = items.filter((i) => String(i.pk).startsWith('subscription#')).length;
+  return { items: items.length, records, guards };
+}
+/** Stripe creates executed since `before` (the emulator's count, by path). */
+const creates = () => {
+  const at = (path: string) => h.emulator.state.executedCreates.get(path) ?? 0;
+  const before = { customers: at('/v1/customers'), sessions: at('/v1/checkout/sessions') };
+  return () => ({ customers: at('/v1/customers') - before.customers, sessions: at('/v1/checkout/sessions') - before.sessions });
+};
+
+describe('a guard lost in a crash during a plan switch', () => {
+  it('comes back with the SQS retry although the record is already equal to Stripe (stale), and a second Team checkout is refused', async () => {
+    const { subscriptionId, stripeSubscriptionId } = await paid('crash-take', basic.price);
+    const switched = await switchPlan(stripeSubscriptionId, team.price);
+    // The processor dies after the record write and the release of Basic, when taking Team.
+    let crashes = 0;
+    const crashing = overriding(store, {
+      takeGuard: async (guard) => {
+        if (guard.product === team.product) { crashes++; throw new Error('Lambda timed out'); }
+        return store.takeGuard(guard);
+      },
+    });
+    const first = switched.find((e) => e.type === 'customer.subscription.updated')!;
+    await expect(apply(first, crashing)).rejects.toThrow('Lambda timed out');
+    expect(crashes).toBe(1);
+    expect((await itemsOf('crash-take')).guards).toEqual({});
+    // SQS retries the failed message (stale now), and Stripe re-sends everything: all with the real store.
+    await apply(first);
+    expect((await itemsOf('crash-take')).guards).toEqual({ [team.product]: subscriptionId });
+    for (const event of switched) await apply(event);
+    expect(await record(subscriptionId)).toMatchObject({ product: team.product, status: 'active', anomalies: [] });
+    const made = creates();
+    const again = await subscribe('crash-take', team.price);
+    expect(again.status).toBe(409);
+    expect(again.body).toMatchObject({ type: 'urn:payments:problem:already-subscribed', subscriptionId });
+    expect(made()).toEqual({ customers: 0, sessions: 0 });
+    expect(await itemsOf('crash-take')).toEqual({ items: 3, records: 1, guards: { [team.product]: subscriptionId } });
+  }, 60_000);
+
+  it('POST /v1/subscriptions reads the user\'s records before opening: a live record whose guard is gone (no event since) gets it back, 409', async () => {
+    const { subscriptionId } = await paid('no-event', team.price);
+    await store.releaseGuard('acme', 'no-event', team.product, subscriptionId); // as a crash in the processor leaves it
+    const made = creates();
+    const answers = await Promise.all([subscribe('no-event', team.price), subscribe('no-event', team.price), subscribe('no-event', team.price)]);
+    expect(answers.map((a) => a.status)).toEqual([409, 409, 409]);
+    expect(answers.map((a) => a.body.subscriptionId)).toEqual([subscriptionId, subscriptionId, subscriptionId]);
+    expect(made()).toEqual({ customers: 0, sessions: 0 });
+    expect(await itemsOf('no-event')).toEqual({ items: 3, records: 1, guards: { [team.product]: subscriptionId } });
+  }, 60_000);
+
+  it('an open checkout whose guard is gone is the answer (200, same session) to another key, not a second session', async () => {
+    const opened = await subscribe('open-lost', basic.price);
+    expect(opened.status).toBe(201);
+    await store.releaseGuard('acme', 'open-lost', basic.product, opened.body.subscriptionId);
+    const made = creates();
+    const again = await subscribe('open-lost', basic.price);
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ subscriptionId: opened.body.subscriptionId, checkoutSessionId: opened.body.checkoutSessionId, status: 'checkout_open' });
+    expect(made()).toEqual({ customers: 0, sessions: 0 });
+    expect(await itemsOf('open-lost')).toEqual({ items: 3, records: 1, guards: { [basic.product]: opened.body.subscriptionId } });
+  }, 60_000);
+});
+
+describe('two live subscriptions of one product (a plan switch onto a product the user holds)', () => {
+  it('when the guard holder is canceled the guard goes to the moved record, still live on Team: a third subscription is refused', async () => {
+    const onBasic = await paid('doubler', basic.price);
+    const onTeam = await paid('doubler', team.price);
+    for (const event of await switchPlan(onBasic.stripeSubscriptionId, team.price)) await apply(event);
+    expect((await record(onBasic.subscriptionId)).anomalies.map((a) => a.kind)).toEqual(['duplicate_live_subscription']);
+    expect((await itemsOf('doubler')).guards).toEqual({ [team.product]: onTeam.subscriptionId });
+    for (const event of await eventsOf(() => h.stripe.subscriptions.cancel(onTeam.stripeSubscriptionId))) await apply(event);
+    expect((await record(onTeam.subscriptionId)).status).toBe('canceled');
+    expect((await record(onBasic.subscriptionId)).status).toBe('active');
+    expect(await itemsOf('doubler')).toEqual({ items: 4, records: 2, guards: { [team.product]: onBasic.subscriptionId } });
+    const made = creates();
+    const again = await subscribe('doubler', team.price);
+    expect(again.status).toBe(409);
+    expect(again.body.subscriptionId).toBe(onBasic.subscriptionId);
+    expect(made()).toEqual({ customers: 0, sessions: 0 });
+    const customer = (await record(onBasic.subscriptionId)).stripeCustomerId;
+    expect(await liveAtStripe(customer, team.product)).toEqual([onBasic.stripeSubscriptionId]);
+    // Basic is free again: the moved record left it.
+    expect((await subscribe('doubler', basic.price)).status).toBe(201);
+  }, 60_000);
+
+  it('a crash between the holder\'s end and the hand-over: the retry (stale) hands the guard on; once both have ended it is free', async () => {
+    const onBasic = await paid('doubler-crash', basic.price);
+    const onTeam = await paid('doubler-crash', team.price);
+    for (const event of await switchPlan(onBasic.stripeSubscriptionId, team.price)) await apply(event);
+    const canceled = await eventsOf(() => h.stripe.subscriptions.cancel(onTeam.stripeSubscriptionId));
+    const died = async () => { throw new Error('Lambda timed out'); };
+    const crashing = overriding(store, { listByOwner: died, releaseGuard: died, handGuard: died });
+    await expect(apply(canceled[0], crashing)).rejects.toThrow('Lambda timed out');
+    expect((await record(onTeam.subscriptionId)).status).toBe('canceled');
+    for (const event of canceled) await apply(event);
+    expect((await itemsOf('doubler-crash')).guards).toEqual({ [team.product]: onBasic.subscriptionId });
+    const made = creates();
+    expect((await subscribe('doubler-crash', team.price)).status).toBe(409);
+    expect(made()).toEqual({ customers: 0, sessions: 0 });
+    for (const event of await eventsOf(() => h.stripe.subscriptions.cancel(onBasic.stripeSubscriptionId))) await apply(event);
+    expect((await itemsOf('doubler-crash')).guards).toEqual({});
+    const fresh = await subscribe('doubler-crash', team.price);
+    expect(fresh.status).toBe(201);
+    expect(made()).toEqual({ customers: 0, sessions: 1 });
+    expect(await itemsOf('doubler-crash')).toEqual({ items: 5, records: 3, guards: { [team.product]: fresh.body.subscriptionId } });
+  }, 60_000);
+});
+
+describe('a Customer deleted at Stripe (Dashboard)', () => {
+  it('is replaced by one new Customer however many requests race; the portal answers 404 meanwhile, never a 5xx', async () => {
+    const { subscriptionId } = await paid('deleted-cus', basic.price);
+    const deletedCustomer = (await record(subscriptionId)).stripeCustomerId;
+    for (const event of await eventsOf(() => h.stripe.customers.del(deletedCustomer))) await apply(event);
+    expect((await record(subscriptionId)).status).toBe('canceled');
+    expect((await itemsOf('deleted-cus')).guards).toEqual({});
+    const portal = () => call(handler, { path: '/v1/billing-portal-sessions', resource: '/v1/billing-portal-sessions', claims: claimsOf('acme', 'deleted-cus'), headers: { 'Idempotency-Key': newKey() }, body: { returnUrl: 'https://x.example/back' } });
+    const before = await portal();
+    expect(before.status).toBe(404);
+    expect(before.body.type).toBe('urn:payments:problem:not-found');
+    const made = creates();
+    const answers = await Promise.all([subscribe('deleted-cus', basic.price), subscribe('deleted-cus', basic.price), subscribe('deleted-cus', team.price), subscribe('deleted-cus', team.price)]);
+    // A request that met another's Stripe create in flight answers 409 in-progress and is retried.
+    for (const busy of answers.filter((a) => a.status === 409)) expect(busy.body.type).toBe('urn:payments:problem:subscription-checkout-in-progress');
+    expect(answers.filter((a) => a.status === 201).length).toBeLessThanOrEqual(2);
+    const [basicAgain, teamAgain] = [await subscribe('deleted-cus', basic.price), await subscribe('deleted-cus', team.price)];
+    // 200 (the session one of the racing requests opened), or 201 when every request for that product met a create in flight.
+    for (const settled of [basicAgain, teamAgain]) expect([200, 201]).toContain(settled.status);
+    const sessions = new Set([...answers.filter((a) => a.status !== 409), basicAgain, teamAgain].map((a) => a.body.checkoutSessionId));
+    expect([...sessions].sort()).toEqual([basicAgain.body.checkoutSessionId, teamAgain.body.checkoutSessionId].sort());
+    expect(made()).toEqual({ customers: 1, sessions: 2 });
+    const replacement = (await store.customerOf('acme', 'deleted-cus'))!;
+    expect(replacement).not.toBe(deletedCustomer);
+    const opened = await Promise.all([basicAgain, teamAgain].map((a) => record(a.body.subscriptionId)));
+    expect(opened.map((r) => r.stripeCustomerId)).toEqual([replacement, replacement]);
+    expect(await h.stripe.customers.retrieve(replacement)).toMatchObject({ id: replacement, metadata: { tenantId: 'acme', userId: 'deleted-cus' } });
+    const after = await portal();
+    expect(after.status).toBe(201);
+    expect(h.emulator.state.billing.portalSessions.size).toBeGreaterThan(0);
+    expect([...h.emulator.state.billing.portalSessions.values()].at(-1)!.customer).toBe(replacement);
+  }, 60_000);
+  it('an open checkout of the deleted Customer is expired and replaced by one of the new Customer, not handed out again', async () => {
+    const opened = await subscribe('deleted-open', basic.price);
+    expect(opened.status).toBe(201);
+    const deletedCustomer = (await record(opened.body.subscriptionId)).stripeCustomerId;
+    for (const event of await eventsOf(() => h.stripe.customers.del(deletedCustomer))) await apply(event);
+    const made = creates();
+    const again = await subscribe('deleted-open', basic.price);
+    expect(again.status).toBe(201);
+    expect(again.body.checkoutSessionId).not.toBe(opened.body.checkoutSessionId);
+    expect(made()).toEqual({ customers: 1, sessions: 1 });
+    expect(h.emulator.state.sessions.get(opened.body.checkoutSessionId)!.status).toBe('expired');
+    expect((await record(opened.body.subscriptionId)).status).toBe('checkout_expired');
+    expect((await record(again.body.subscriptionId)).stripeCustomerId).toBe(await store.customerOf('acme', 'deleted-open'));
+    expect(await itemsOf('deleted-open')).toEqual({ items: 4, records: 2, guards: { [basic.product]: again.body.subscriptionId } });
+  }, 60_000);
+});
