@@ -67,7 +67,10 @@ export const subscriptionsTable = {
   indexes: [
     { name: 'byOwner', partitionKey: 'ownerKey' },
     { name: 'byStripeSubscription', partitionKey: 'stripeSubscriptionId' },
+    { name: 'byGuardClaim', partitionKey: 'guardClaimKey' },
   ],
   ownerIndex: 'byOwner',
   stripeSubscriptionIndex: 'byStripeSubscription',
-} as const satisfies TableSchema & { ownerIndex: string; stripeSubscriptionIndex: string };
+  /** Sparse: only records that may hold their product's guard (live, incomplete, paused, open), per (tenant, user, product). */
+  guardClaimIndex: 'byGuardClaim',
+} as const satisfies TableSchema & { ownerIndex: string; stripeSubscriptionIndex: string; guardClaimIndex: string };

@@ -42,6 +42,8 @@ export interface SubscriptionGuard {
   successUrl: string;
   cancelUrl: string;
   requestFingerprint: string;
+  /** The Customer the holder opens its checkout for: every request continuing it sends Stripe the same create. */
+  customerId?: string;
   createdAt: string;
 }
 
@@ -66,6 +68,8 @@ export interface SubscriptionStore {
    */
   mutate(subscriptionId: string, decide: (record: SubscriptionRecord) => SubscriptionChange, stripeEventId: string | null): Promise<SubscriptionChange>;
   listByOwner(tenantId: string, userId: string): Promise<SubscriptionRecord[]>;
+  /** The user's records that may hold the guard of `product` (live, incomplete, paused or open on it). */
+  guardClaimantsOf(tenantId: string, userId: string, product: string): Promise<SubscriptionRecord[]>;
   findByStripeSubscription(stripeSubscriptionId: string): Promise<string | undefined>;
   /** A subscription of our customer that no request of ours created: kept for reconcile, once per Stripe subscription. */
   recordForeignSubscription(entry: { stripeSubscriptionId: string; tenantId: string; userId: string; anomaly: NewAnomaly; stripeEventId: string | null }): Promise<void>;

@@ -100,13 +100,13 @@ export async function startSubscription({ scope, payload, fingerprint }: Idempot
   const customerId = own?.stripeCustomerId ?? (await ensureCustomer(tenantId, userId, deps));
   for (let attempt = 1; attempt <= GUARD_ATTEMPTS; attempt++) {
     const guard = await deps.subscriptions.takeGuard({
-      tenantId, userId, product, subscriptionId: ownId, ...payload, requestFingerprint: fingerprint, createdAt: deps.now().toISOString(),
+      tenantId, userId, product, subscriptionId: ownId, ...payload, requestFingerprint: fingerprint, customerId, createdAt: deps.now().toISOString(),
     });
     let record = await deps.subscriptions.getSubscription(guard.subscriptionId);
     if (!record) {
       // The guard is a lock, not the truth: a crash or a plan switch may have left it free while a
       // record of this user is live or open on the product. That record takes it and is the answer.
-      const claimant = guardClaimant(await deps.subscriptions.listByOwner(tenantId, userId), product);
+      const claimant = guardClaimant(await deps.subscriptions.guardClaimantsOf(tenantId, userId, product), product);
       if (claimant) {
         if (!(await deps.subscriptions.handGuard(tenantId, userId, product, guard.subscriptionId, claimant.subscriptionId))) continue;
         record = claimant;
@@ -161,7 +161,11 @@ const isAbandoned = (record: SubscriptionRecord, deps: SubscriptionDeps) =>
   deps.now().getTime() - Date.parse(record.createdAt) > (deps.openCheckoutMaxAgeSeconds ?? 3600) * 1000;
 
 /** Opens the guard holder's checkout at Stripe (or gets it back: same key) and records it (or finds it recorded). */
-async function openCheckout(guard: SubscriptionGuard, customerId: string, deps: SubscriptionDeps): Promise<SubscriptionRecord> {
+async function openCheckout(guard: SubscriptionGuard, callersCustomerId: string, deps: SubscriptionDeps): Promise<SubscriptionRecord> {
+  // The holder's Customer, not the caller's: if the caller has just replaced a deleted Customer,
+  // the holder's create under the holder's key must still be the same request to Stripe (then
+  // its checkout, of the deleted Customer, is expired and replaced like any other).
+  const customerId = guard.customerId ?? callersCustomerId;
   const session = await deps.billing.createSubscriptionCheckout({ ...guard, customerId }, checkoutKey(guard.subscriptionId));
   const now = deps.now().toISOString();
   return deps.subscriptions.createSubscription({

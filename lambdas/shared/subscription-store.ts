@@ -7,13 +7,14 @@ import { subscriptionsTable } from '../../lib/tables';
 
 const MAX_WRITE_ATTEMPTS = 12;
 
-// NUL-free claims (request-identity.ts) and Stripe ids never contain '#', so keys never collide.
+// Claims match CLAIM_PATTERN (request-identity.ts: [\w.@:+-], no '#') and Stripe ids never contain '#', so keys never collide.
 export const keys = {
   customer: (tenantId: string, userId: string) => `customer#${tenantId}#${userId}`,
   guard: (tenantId: string, userId: string, product: string) => `guard#${tenantId}#${userId}#${product}`,
   subscription: (subscriptionId: string) => `subscription#${subscriptionId}`,
   anomaly: (stripeSubscriptionId: string) => `anomaly#${stripeSubscriptionId}`,
   owner: (tenantId: string, userId: string) => `${tenantId}#${userId}`,
+  guardClaim: (tenantId: string, userId: string, product: string) => `${tenantId}#${userId}#${product}`,
 };
 
 /**
@@ -185,7 +186,7 @@ export class DynamoDbSubscriptionStore implements SubscriptionStore {
 
   /** `subscriptionId` no longer needs the guard of `product`: to the user's other record on it (guardClaimant), or freed. */
   private async leaveGuard(tenantId: string, userId: string, product: string, subscriptionId: string) {
-    const heir = guardClaimant(await this.listByOwner(tenantId, userId), product, subscriptionId);
+    const heir = guardClaimant(await this.guardClaimantsOf(tenantId, userId, product), product, subscriptionId);
     if (heir) await this.handGuard(tenantId, userId, product, subscriptionId, heir.subscriptionId);
     else await this.releaseGuard(tenantId, userId, product, subscriptionId);
   }
@@ -205,12 +206,29 @@ export class DynamoDbSubscriptionStore implements SubscriptionStore {
   }
 
   async listByOwner(tenantId: string, userId: string) {
-    const { Items } = await this.documents.send(new QueryCommand({
-      TableName: this.tableName, IndexName: subscriptionsTable.ownerIndex,
-      KeyConditionExpression: 'ownerKey = :owner', ExpressionAttributeValues: { ':owner': keys.owner(tenantId, userId) },
-    }));
-    // The index projects keys only: read each record (consistently) by its key.
-    const records = await Promise.all((Items ?? []).map((item) => this.get<SubscriptionRecord>(item.pk as string)));
+    return this.recordsOf(subscriptionsTable.ownerIndex, 'ownerKey', keys.owner(tenantId, userId));
+  }
+
+  /** The user's records that may hold the guard of `product` (live, incomplete, paused, open): a sparse index, not their history. */
+  async guardClaimantsOf(tenantId: string, userId: string, product: string) {
+    const records = await this.recordsOf(subscriptionsTable.guardClaimIndex, 'guardClaimKey', keys.guardClaim(tenantId, userId, product));
+    // The index lags its table: the consistent read of each record decides.
+    return records.filter((r) => r.product === product && holdsGuard(r.status));
+  }
+
+  /** Every page of a keys-only index query, then each record read consistently by its key; oldest first. */
+  private async recordsOf(indexName: string, attribute: string, value: string) {
+    const pks: string[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.documents.send(new QueryCommand({
+        TableName: this.tableName, IndexName: indexName, ExclusiveStartKey: start,
+        KeyConditionExpression: '#key = :value', ExpressionAttributeNames: { '#key': attribute }, ExpressionAttributeValues: { ':value': value },
+      }));
+      for (const item of page.Items ?? []) pks.push(item.pk as string);
+      start = page.LastEvaluatedKey;
+    } while (start);
+    const records = await Promise.all(pks.map((pk) => this.get<SubscriptionRecord>(pk)));
     return records.filter((r): r is SubscriptionRecord => r !== undefined).map(strip).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
@@ -243,12 +261,15 @@ export class DynamoDbSubscriptionStore implements SubscriptionStore {
 const withIndexKeys = (record: SubscriptionRecord) => ({
   ...record,
   ownerKey: keys.owner(record.tenantId, record.userId),
+  // Sparse: present only while the record may hold its product's guard, so the claimants of a
+  // guard are one small query, however many ended checkouts the user has.
+  guardClaimKey: holdsGuard(record.status) ? keys.guardClaim(record.tenantId, record.userId, record.product) : undefined,
   // An index key cannot be null: absent until Stripe has a subscription.
   stripeSubscriptionId: record.stripeSubscriptionId ?? undefined,
 });
 
 function strip<T>(item: T): T {
-  const { pk: _pk, ownerKey: _owner, ...rest } = item as T & { pk?: string; ownerKey?: string };
+  const { pk: _pk, ownerKey: _owner, guardClaimKey: _claim, ...rest } = item as T & { pk?: string; ownerKey?: string; guardClaimKey?: string };
   const record = rest as Record<string, unknown>;
   if ('subscriptionId' in record && 'status' in record && record.stripeSubscriptionId === undefined) record.stripeSubscriptionId = null;
   return record as T;

@@ -41,13 +41,14 @@ describe('tables', () => {
     });
   });
 
-  it('subscriptions table: key pk, indexes by owner and by Stripe subscription, retained', () => {
+  it('subscriptions table: key pk, indexes by owner, by Stripe subscription and by guard claim (sparse), retained', () => {
     template.hasResource('AWS::DynamoDB::Table', {
       Properties: Match.objectLike({
         KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
         GlobalSecondaryIndexes: [
           Match.objectLike({ IndexName: 'byOwner', KeySchema: [{ AttributeName: 'ownerKey', KeyType: 'HASH' }] }),
           Match.objectLike({ IndexName: 'byStripeSubscription', KeySchema: [{ AttributeName: 'stripeSubscriptionId', KeyType: 'HASH' }] }),
+          Match.objectLike({ IndexName: 'byGuardClaim', KeySchema: [{ AttributeName: 'guardClaimKey', KeyType: 'HASH' }], Projection: { ProjectionType: 'KEYS_ONLY' } }),
         ],
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       }),

@@ -219,3 +219,94 @@ describe('a Customer deleted at Stripe (Dashboard)', () => {
     expect(await itemsOf('deleted-open')).toEqual({ items: 4, records: 2, guards: { [basic.product]: again.body.subscriptionId } });
   }, 60_000);
 });
+
+describe('a Customer deleted while another request holds the guard', () => {
+  const handlerWith = (b: StripeBillingGateway) => createSubscriptionsHandler({ dynamoDb: h.db.client, subscriptionsTableName: TABLES.subscriptions, idempotencyTableName: TABLES.idempotency, billing: b });
+  const subscribeWith = (hd: ReturnType<typeof createSubscriptionsHandler>, userId: string, price: string) =>
+    call(hd, { path: '/v1/subscriptions', resource: '/v1/subscriptions', claims: claimsOf('acme', userId), headers: { 'Idempotency-Key': newKey() }, body: { price, successUrl: 'https://x.example/ok', cancelUrl: 'https://x.example/no' } });
+
+  it('a crash after Stripe opened the holder\'s checkout, then the Customer deleted: the next request expires that checkout and opens its own for the new Customer', async () => {
+    const crashing = overriding(billing, {
+      createSubscriptionCheckout: async (input, key) => {
+        await billing.createSubscriptionCheckout(input, key);
+        throw new Error('Lambda timed out');
+      },
+    });
+    expect((await subscribeWith(handlerWith(crashing), 'crash-deleted', team.price)).status).toBe(500);
+    const deleted = (await store.customerOf('acme', 'crash-deleted'))!;
+    for (const event of await eventsOf(() => h.stripe.customers.del(deleted))) await apply(event);
+
+    const made = creates();
+    const next = await subscribe('crash-deleted', team.price);
+    expect(next.status).toBe(201);
+    // One new Customer, one new session (the holder's create was Stripe's replay of the crashed one).
+    expect(made()).toEqual({ customers: 1, sessions: 1 });
+    const replacement = (await store.customerOf('acme', 'crash-deleted'))!;
+    expect(replacement).not.toBe(deleted);
+    expect((await record(next.body.subscriptionId)).stripeCustomerId).toBe(replacement);
+    expect(await guardHolder('crash-deleted', team.product)).toBe(next.body.subscriptionId);
+    // The crashed request's checkout, of the deleted Customer, is recorded and expired: nobody can pay it.
+    const open = (await h.stripe.checkout.sessions.list({ limit: 100 })).data.filter((s) => s.status === 'open' && [deleted, replacement].includes(s.customer as string));
+    expect(open.map((s) => s.id)).toEqual([next.body.checkoutSessionId]);
+  });
+
+  it('no crash: the Customer deleted while the holder is between Stripe and its record write; a second tab gets no 422, and one checkout of the new Customer is open at the end', async () => {
+    const seed = await subscribe('race-deleted', basic.price); // links a Customer
+    expect(seed.status).toBe(201);
+    let release!: () => void;
+    const stalled = new Promise<void>((resolve) => (release = resolve));
+    let reachedStripe!: () => void;
+    const atStripe = new Promise<void>((resolve) => (reachedStripe = resolve));
+    const slow = overriding(billing, {
+      createSubscriptionCheckout: async (input, key) => {
+        const session = await billing.createSubscriptionCheckout(input, key);
+        reachedStripe();
+        await stalled;
+        return session;
+      },
+    });
+    const holder = subscribeWith(handlerWith(slow), 'race-deleted', team.price);
+    await atStripe;
+    const deleted = (await store.customerOf('acme', 'race-deleted'))!;
+    for (const event of await eventsOf(() => h.stripe.customers.del(deleted))) await apply(event);
+    const secondTab = await subscribe('race-deleted', team.price);
+    release();
+    await holder;
+    expect(secondTab.status).not.toBe(422);
+    expect([200, 201, 409]).toContain(secondTab.status);
+    const again = await subscribe('race-deleted', team.price);
+    expect([200, 201]).toContain(again.status);
+    const replacement = (await store.customerOf('acme', 'race-deleted'))!;
+    // Team checkouts still open for this user at Stripe (the seed's Basic one is another product's).
+    const open = (await h.stripe.checkout.sessions.list({ limit: 100 })).data.filter((s) => s.status === 'open' && s.metadata?.userId === 'race-deleted' && s.amount_total === 2100);
+    expect(open).toHaveLength(1);
+    expect(open[0].customer).toBe(replacement);
+    expect(await guardHolder('race-deleted', team.product)).toBe(again.body.subscriptionId);
+  });
+});
+
+describe('cost per request and per event', () => {
+  it('stays flat however many ended checkouts the user has (the guard\'s claimants are a sparse index, not the history)', async () => {
+    const gets = jest.spyOn(DynamoDbSubscriptionStore.prototype as unknown as { get: () => Promise<unknown> }, 'get');
+    const perPost: number[] = [];
+    const perExpiry: number[] = [];
+    try {
+      for (let i = 0; i < 12; i++) {
+        gets.mockClear();
+        const opened = await subscribe('many-abandoned', basic.price);
+        expect(opened.status).toBe(201);
+        perPost.push(gets.mock.calls.length);
+        const expired = (await eventsOf(() => h.stripe.checkout.sessions.expire(opened.body.checkoutSessionId))).filter((e) => e.type === 'checkout.session.expired');
+        gets.mockClear();
+        for (const event of expired) await apply(event);
+        perExpiry.push(gets.mock.calls.length);
+      }
+    } finally {
+      gets.mockRestore();
+    }
+    // Reading the user's whole history made both grow by one read per earlier checkout.
+    expect(perPost[11]).toBe(perPost[1]);
+    expect(perExpiry[11]).toBe(perExpiry[1]);
+    expect((await store.listByOwner('acme', 'many-abandoned')).map((r) => r.status)).toEqual(Array(12).fill('checkout_expired'));
+  });
+});
