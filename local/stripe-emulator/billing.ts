@@ -29,6 +29,8 @@ export class BillingState {
   readonly sessionSubscriptionMetadata = new Map<string, Metadata>();
   /** Line items of each subscription-mode session. */
   readonly sessionLineItems = new Map<string, PricedLineItems>();
+  /** subscription_data[trial_period_days] of each subscription-mode session that has one. */
+  readonly sessionTrialDays = new Map<string, number>();
   /**
    * Stripe's search is eventually consistent ("searchable in less than a minute", up to an hour
    * in outages): a Customer shows up in `/v1/customers/search` only this long (emulator clock)
@@ -43,6 +45,8 @@ const INTERVAL_SECONDS = { day: 86_400, week: 7 * 86_400, month: 30 * 86_400, ye
 type Interval = keyof typeof INTERVAL_SECONDS;
 /** Statuses in which a subscription still bills (or tries to). */
 const LIVE = ['active', 'trialing', 'past_due', 'unpaid'];
+/** Stripe expires an `incomplete` subscription whose first invoice is not paid within 23 hours. */
+const INCOMPLETE_EXPIRY_SECONDS = 23 * 3600;
 
 /** `recurring[interval]` (and `interval_count`) of POST /v1/prices, as the price's `recurring`/`type` fields. */
 export function recurringPriceFields(value: FormValue | undefined): { recurring: Record<string, unknown>; type: 'recurring' } | undefined {
@@ -165,7 +169,15 @@ export function billing(ctx: EmulatorContext): Billing {
       intentMetadata: {},
     }, request);
     Object.assign(session, { mode: 'subscription', customer: customerId ?? null, customer_creation: null, payment_method_collection: 'always' });
-    b.sessionSubscriptionMetadata.set(session.id, metadataOf(objectParam(params.subscription_data)?.metadata));
+    const subscriptionData = objectParam(params.subscription_data);
+    b.sessionSubscriptionMetadata.set(session.id, metadataOf(subscriptionData?.metadata));
+    const trialDays = str(subscriptionData?.trial_period_days);
+    // Stripe: a trial of 1 to 730 days.
+    if (trialDays !== undefined) {
+      const days = integer(trialDays, 'subscription_data[trial_period_days]', 1);
+      if (days > 730) throw invalid('The maximum number of trial period days is 730 (2 years).', 'subscription_data[trial_period_days]');
+      b.sessionTrialDays.set(session.id, days);
+    }
     b.sessionLineItems.set(session.id, lineItems);
     return session;
   };
@@ -177,15 +189,16 @@ export function billing(ctx: EmulatorContext): Billing {
   const itemsOf = (subscription: StripeObject) =>
     (subscription.items as { data: (StripeObject & { price: StripeObject; quantity: number; current_period_start: number; current_period_end: number })[] }).data;
 
-  const newInvoice = (subscription: StripeObject, billingReason: string, request: ApiRequest) => {
+  /** `trial`: the 0 invoice of a trial's start (lines priced 0, as Stripe shows "Trial period for …"). */
+  const newInvoice = (subscription: StripeObject, billingReason: string, request: ApiRequest, trial = false) => {
     const items = itemsOf(subscription);
-    const amount = items.reduce((sum, item) => sum + (item.price.unit_amount as number) * item.quantity, 0);
+    const amount = trial ? 0 : items.reduce((sum, item) => sum + (item.price.unit_amount as number) * item.quantity, 0);
     const id = stripeId('in');
     const invoice: StripeObject = {
       id, object: 'invoice', account_country: 'DE', account_name: 'Local emulator', amount_due: amount, amount_paid: 0, amount_remaining: amount,
       attempt_count: 0, attempted: false, auto_advance: true, billing_reason: billingReason, collection_method: 'charge_automatically',
       created: request.now, currency: subscription.currency, customer: subscription.customer, hosted_invoice_url: `${ctx.baseUrl()}/i/${id}`,
-      lines: { object: 'list', data: items.map((item) => ({ id: stripeId('il'), object: 'line_item', amount: (item.price.unit_amount as number) * item.quantity, currency: subscription.currency, pricing: { price_details: { price: item.price.id, product: item.price.product }, type: 'price_details' }, quantity: item.quantity, period: { start: item.current_period_start, end: item.current_period_end } })), has_more: false, url: `/v1/invoices/${id}/lines` },
+      lines: { object: 'list', data: items.map((item) => ({ id: stripeId('il'), object: 'line_item', amount: trial ? 0 : (item.price.unit_amount as number) * item.quantity, currency: subscription.currency, pricing: { price_details: { price: item.price.id, product: item.price.product }, type: 'price_details' }, quantity: item.quantity, period: { start: item.current_period_start, end: item.current_period_end } })), has_more: false, url: `/v1/invoices/${id}/lines` },
       livemode: false, metadata: {}, next_payment_attempt: null, number: null,
       parent: { quote_details: null, subscription_details: { metadata: subscription.metadata, subscription: subscription.id }, type: 'subscription_details' },
       period_end: items[0].current_period_start, period_start: items[0].current_period_start, status: 'draft',
@@ -207,14 +220,31 @@ export function billing(ctx: EmulatorContext): Billing {
     ctx.emit('invoice.payment_succeeded', invoice, request);
   };
 
+  /**
+   * The customer completes a subscription-mode session. `outcome` (test helper param):
+   * - `paid` (default): subscription created `incomplete`, first invoice paid, updated to `active`.
+   * - `payment_failed` / `requires_action`: the first payment is declined / needs 3-D Secure the
+   *   customer never finishes, so the subscription stays `incomplete` with its first invoice
+   *   `open` (`invoice.payment_failed` / `invoice.payment_action_required`), and the session
+   *   completes `unpaid`. Stripe expires it (`incomplete_expired`) 23 h later unless the invoice is
+   *   paid: /v1/test_helpers/subscriptions/{id}/expire_incomplete, or /v1/test_helpers/invoices/{id}/retry.
+   * With `subscription_data[trial_period_days]` the subscription starts `trialing` (no `incomplete`
+   * step): its first invoice is 0 and paid, the period is the trial, and the session completes
+   * with `payment_status: no_payment_required`; a renewal (test helper) ends the trial.
+   */
   const completeSubscriptionSession = (request: ApiRequest, session: StripeObject) => {
     const lineItems = b.sessionLineItems.get(session.id)!;
+    const trialDays = b.sessionTrialDays.get(session.id);
+    const outcome = str(request.params.outcome) ?? 'paid';
+    if (!['paid', 'payment_failed', 'requires_action'].includes(outcome)) throw invalid('outcome must be paid, payment_failed or requires_action', 'outcome');
+    if (trialDays !== undefined && outcome !== 'paid') throw invalid('A trial charges nothing at checkout: outcome must be paid.', 'outcome');
     const customer = session.customer
       ? liveCustomer(session.customer as string)
       : newCustomer({ email: (session.customer_email as string | null) ?? null, name: null, metadata: {} }, request);
     const subscriptionId = stripeId('sub');
     const firstPrice = priceOf(lineItems.items[0].price);
-    const period = INTERVAL_SECONDS[(firstPrice.recurring as { interval: Interval }).interval] * (firstPrice.recurring as { interval_count: number }).interval_count;
+    const trialEnd = trialDays === undefined ? null : request.now + trialDays * 86_400;
+    const period = trialEnd !== null ? trialEnd - request.now : INTERVAL_SECONDS[(firstPrice.recurring as { interval: Interval }).interval] * (firstPrice.recurring as { interval_count: number }).interval_count;
     const subscription: StripeObject = {
       id: subscriptionId, object: 'subscription', application: null, billing_cycle_anchor: request.now, cancel_at: null, cancel_at_period_end: false,
       canceled_at: null, cancellation_details: { comment: null, feedback: null, reason: null }, collection_method: 'charge_automatically',
@@ -228,15 +258,26 @@ export function billing(ctx: EmulatorContext): Billing {
         })),
       },
       latest_invoice: null, livemode: false, metadata: b.sessionSubscriptionMetadata.get(session.id) ?? {}, pending_update: null,
-      pause_collection: null, start_date: request.now, status: 'incomplete', trial_end: null, trial_start: null,
+      pause_collection: null, start_date: request.now, status: trialEnd === null ? 'incomplete' : 'trialing',
+      trial_end: trialEnd, trial_start: trialEnd === null ? null : request.now,
     };
     b.subscriptions.set(subscriptionId, subscription);
     ctx.emit('customer.subscription.created', subscription, request);
-    const invoice = newInvoice(subscription, 'subscription_create', request);
-    pay(invoice, request);
-    subscription.status = 'active';
-    ctx.emit('customer.subscription.updated', subscription, request);
-    Object.assign(session, { status: 'complete', payment_status: 'paid', customer: customer.id, subscription: subscriptionId, invoice: invoice.id, url: null });
+    const invoice = newInvoice(subscription, 'subscription_create', request, trialEnd !== null);
+    let paymentStatus = 'paid';
+    if (trialEnd !== null) {
+      pay(invoice, request);
+      paymentStatus = 'no_payment_required';
+    } else if (outcome === 'paid') {
+      pay(invoice, request);
+      subscription.status = 'active';
+      ctx.emit('customer.subscription.updated', subscription, request);
+    } else {
+      Object.assign(invoice, { attempted: true, attempt_count: 1, next_payment_attempt: null });
+      ctx.emit(outcome === 'payment_failed' ? 'invoice.payment_failed' : 'invoice.payment_action_required', invoice, request);
+      paymentStatus = 'unpaid';
+    }
+    Object.assign(session, { status: 'complete', payment_status: paymentStatus, customer: customer.id, subscription: subscriptionId, invoice: invoice.id, url: null });
     ctx.emit('checkout.session.completed', session, request);
     return session;
   };
@@ -445,7 +486,11 @@ export function billing(ctx: EmulatorContext): Billing {
     ctx.emit('invoice.payment_failed', invoice, request);
   };
 
-  /** Test helper: Stripe retries the open invoice of a past_due subscription. `outcome=paid|failed`; failed again → `unpaid`. */
+  /**
+   * Test helper: Stripe retries the open invoice of a past_due subscription (`outcome=paid|failed`;
+   * failed again → `unpaid`), or the customer pays the first invoice of an incomplete one
+   * (paid → `active`; failed → stays `incomplete`).
+   */
   const retryInvoice = (request: ApiRequest, id: string) => {
     const invoice = ctx.get(b.invoices, 'invoice', id);
     if (invoice.status !== 'open') throw invalid(`Invoice ${id} is ${String(invoice.status)}; only an open invoice is retried.`, undefined, 'invoice_not_open');
@@ -455,12 +500,37 @@ export function billing(ctx: EmulatorContext): Billing {
     if (outcome === 'paid') {
       pay(invoice, request);
       subscription.status = 'active';
+    } else if (subscription.status === 'incomplete') {
+      // The first invoice of an incomplete subscription: a failure leaves it incomplete (it expires at 23 h).
+      Object.assign(invoice, { attempted: true, attempt_count: (invoice.attempt_count as number) + 1 });
+      ctx.emit('invoice.payment_failed', invoice, request);
     } else {
       failPayment(invoice, request);
       subscription.status = 'unpaid';
     }
     if (previous.status !== subscription.status) emitUpdated(subscription, previous, request);
     return invoice;
+  };
+
+  /**
+   * Test helper: Stripe's sweep of an `incomplete` subscription whose first invoice stayed unpaid
+   * for 23 h (refused before that, by the emulator clock): `incomplete_expired` (terminal), its
+   * open invoice voided (`invoice.voided`), `customer.subscription.updated`.
+   */
+  const expireIncomplete = (request: ApiRequest, id: string) => {
+    const subscription = subscriptionOf(id);
+    if (subscription.status !== 'incomplete') throw invalid(`Subscription ${id} is ${String(subscription.status)}; only an incomplete subscription expires.`, undefined, 'subscription_not_incomplete');
+    const due = (subscription.created as number) + INCOMPLETE_EXPIRY_SECONDS;
+    if (request.now < due) throw invalid(`Subscription ${id} expires at ${due} (23 hours after it was created); the clock is at ${request.now}.`, undefined, 'subscription_not_expired_yet');
+    const invoice = b.invoices.get(subscription.latest_invoice as string);
+    if (invoice && invoice.status === 'open') {
+      Object.assign(invoice, { status: 'void', amount_remaining: 0, next_payment_attempt: null });
+      (invoice.status_transitions as Record<string, unknown>).voided_at = request.now;
+      ctx.emit('invoice.voided', invoice, request);
+    }
+    subscription.status = 'incomplete_expired';
+    emitUpdated(subscription, { status: 'incomplete' }, request);
+    return subscription;
   };
 
   const subscriptionList = (request: ApiRequest) => {
@@ -521,6 +591,7 @@ export function billing(ctx: EmulatorContext): Billing {
     { method: 'POST', pattern: /^\/v1\/billing_portal\/sessions$/, handle: portalSessionCreate },
     { method: 'POST', pattern: /^\/v1\/test_helpers\/subscriptions\/([^/]+)\/renew$/, handle: (r, m) => renew(r, m[1]) },
     { method: 'POST', pattern: /^\/v1\/test_helpers\/invoices\/([^/]+)\/retry$/, handle: (r, m) => retryInvoice(r, m[1]) },
+    { method: 'POST', pattern: /^\/v1\/test_helpers\/subscriptions\/([^/]+)\/expire_incomplete$/, handle: (r, m) => expireIncomplete(r, m[1]) },
     {
       method: 'POST', pattern: /^\/v1\/test_helpers\/search\/lag$/,
       handle: (r) => ({ object: 'test_helpers.search_lag', seconds: (b.searchLagSeconds = integer(required(r.params, 'seconds'), 'seconds', 0)) }),
