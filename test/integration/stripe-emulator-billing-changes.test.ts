@@ -1,6 +1,6 @@
 import Stripe from 'stripe';
 import { startStripeEmulator, type StripeEmulator } from '../../local/stripe-emulator/server';
-import { stripeClientFor } from '../support/harness';
+import { stripeClientFor, stripeError } from '../support/harness';
 
 /**
  * What a subscription does after checkout that the emulator used to refuse, driven by the real
@@ -16,8 +16,6 @@ beforeAll(async () => {
 });
 afterAll(() => emulator.close());
 
-const stripeError = (promise: Promise<unknown>) =>
-  promise.then(() => { throw new Error('expected a Stripe error'); }, (error: Stripe.errors.StripeError) => error);
 const price = (name: string, amount: number, interval: 'month' | 'year' = 'month') =>
   stripe.prices.create({ currency: 'eur', unit_amount: amount, recurring: { interval }, product_data: { name } });
 const helper = (path: string, params: Record<string, unknown> = {}) => stripe.rawRequest('POST', `/v1/test_helpers/${path}`, params);

@@ -1,6 +1,6 @@
 import Stripe from 'stripe';
 import { startStripeEmulator, type StripeEmulator } from '../../local/stripe-emulator/server';
-import { stripeClientFor } from '../support/harness';
+import { stripeClientFor, stripeError } from '../support/harness';
 
 /**
  * The subscription statuses a first payment or a trial produce, on the emulator, with the real
@@ -16,8 +16,6 @@ beforeAll(async () => {
 });
 afterAll(() => emulator.close());
 
-const stripeError = (promise: Promise<unknown>) =>
-  promise.then(() => { throw new Error('expected a Stripe error'); }, (error: Stripe.errors.StripeError) => error);
 const monthly = () => stripe.prices.create({ currency: 'eur', unit_amount: 900, recurring: { interval: 'month' }, product_data: { name: 'Plan' } });
 const session = async (trialDays?: number) => {
   const customer = await stripe.customers.create({ email: 'x@example.com' });

@@ -1,6 +1,6 @@
 import Stripe from 'stripe';
 import { startStripeEmulator, type StripeEmulator } from '../../local/stripe-emulator/server';
-import { stripeClientFor } from '../support/harness';
+import { stripeClientFor, stripeError } from '../support/harness';
 
 /** Billing on the emulator, driven by the real stripe-node SDK: customers, subscriptions, invoices, portal. */
 let emulator: StripeEmulator;
@@ -12,8 +12,6 @@ beforeAll(async () => {
 });
 afterAll(() => emulator.close());
 
-const stripeError = (promise: Promise<unknown>) =>
-  promise.then(() => { throw new Error('expected a Stripe error'); }, (error: Stripe.errors.StripeError) => error);
 const monthly = (amount = 900) =>
   stripe.prices.create({ currency: 'eur', unit_amount: amount, recurring: { interval: 'month' }, product_data: { name: `Plan ${amount}` } });
 const subscriptionSession = async (customer: string, priceId?: string) =>

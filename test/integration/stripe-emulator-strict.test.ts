@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 import objectKeys from '../fixtures/stripe-object-keys.json';
 import { startStripeEmulator, type StripeEmulator } from '../../local/stripe-emulator/server';
-import { stripeClientFor } from '../support/harness';
+import { stripeClientFor, stripeError } from '../support/harness';
 
 /**
  * The emulator is as strict as Stripe where our audit found it kind: key pruning, unsaved
@@ -39,8 +39,6 @@ afterAll(async () => {
 
 type Params = Record<string, string | number | boolean | Record<string, string>>;
 const helper = <T = Record<string, unknown>>(path: string, params: Params = {}) => stripe.rawRequest('POST', path, params) as Promise<T>;
-const stripeError = (promise: Promise<unknown>) =>
-  promise.then(() => { throw new Error('expected a Stripe error'); }, (error: Stripe.errors.StripeError) => error);
 
 const paidIntent = async (amount = 1000, sessionMetadata: Record<string, string> = {}) => {
   const price = await stripe.prices.create({ currency: 'eur', unit_amount: amount, product_data: { name: 'Strict' } });

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 import objectKeys from '../fixtures/stripe-object-keys.json';
 import { startStripeEmulator, type StripeEmulator } from '../../local/stripe-emulator/server';
-import { stripeClientFor } from '../support/harness';
+import { stripeClientFor, stripeError } from '../support/harness';
 import { eventually } from '../support/http-client';
 
 /** The emulator, driven by the real stripe-node SDK, against Stripe's documented behaviour. */
@@ -52,7 +52,6 @@ const paidSession = async (amount = 1000) => {
   await stripe.rawRequest('POST', `/v1/test_helpers/checkout/sessions/${created.id}/complete`, {});
   return stripe.checkout.sessions.retrieve(created.id);
 };
-const stripeError = (promise: Promise<unknown>) => promise.then(() => { throw new Error('expected a Stripe error'); }, (error: Stripe.errors.StripeError) => error);
 
 describe('objects', () => {
   it('have the top-level fields and id prefixes of Stripe\'s own example objects', async () => {

@@ -3,48 +3,25 @@
  * guard freed while another live record of the product still needs it, and a Customer deleted at
  * Stripe. Each counts what reached Stripe and the table, not only the status code.
  */
-import { applyStripeEvent, type StripeEvent } from '../../lambdas/domain/stripe-events';
-import { DynamoDbOrderStore } from '../../lambdas/shared/order-store';
-import { StripeBillingGateway } from '../../lambdas/shared/stripe-billing-gateway';
-import { DynamoDbSubscriptionStore, keys } from '../../lambdas/shared/subscription-store';
+import { DynamoDbSubscriptionStore } from '../../lambdas/shared/subscription-store';
 import { createSubscriptionsHandler } from '../../lambdas/subscriptions/create-subscriptions-handler';
+import type { StripeBillingGateway } from '../../lambdas/shared/stripe-billing-gateway';
 import type { StripeObject } from '../../local/stripe-emulator/stripe-objects';
-import { call, claimsOf, newKey, overriding, startHarness, TABLES, type Harness } from '../support/harness';
+import { call, claimsOf, newKey, overriding, TABLES, type Harness } from '../support/harness';
+import { subscriptionWorld } from '../support/subscription-world';
 
+const world = subscriptionWorld();
 let h: Harness;
 let billing: StripeBillingGateway;
 let store: DynamoDbSubscriptionStore;
 let handler: ReturnType<typeof createSubscriptionsHandler>;
 let basic: { price: string; product: string };
 let team: { price: string; product: string };
+beforeAll(() => ({ h, billing, store, handler, basic, team } = world.w));
 
-beforeAll(async () => {
-  h = await startHarness({ executionDelayMs: 5 });
-  billing = new StripeBillingGateway(async () => h.stripe);
-  store = new DynamoDbSubscriptionStore(h.db.client, TABLES.subscriptions);
-  handler = createSubscriptionsHandler({ dynamoDb: h.db.client, subscriptionsTableName: TABLES.subscriptions, idempotencyTableName: TABLES.idempotency, billing });
-  const price = async (name: string, amount: number) => {
-    const created = await h.stripe.prices.create({ currency: 'eur', unit_amount: amount, recurring: { interval: 'month' }, product_data: { name } });
-    return { price: created.id, product: created.product as string };
-  };
-  basic = await price('Basic', 700);
-  team = await price('Team', 2100);
-}, 60_000);
-afterAll(() => h.close());
-
-const subscribe = (userId: string, price: string) =>
-  call(handler, { path: '/v1/subscriptions', resource: '/v1/subscriptions', claims: claimsOf('acme', userId), headers: { 'Idempotency-Key': newKey() }, body: { price, successUrl: 'https://x.example/ok', cancelUrl: 'https://x.example/no' } });
-const helper = (path: string, params: Record<string, unknown> = {}) => h.stripe.rawRequest('POST', `/v1/test_helpers/${path}`, params);
-const eventsOf = async (action: () => Promise<unknown>): Promise<StripeObject[]> => {
-  const before = h.emulator.state.events.length;
-  await action();
-  return h.emulator.state.events.slice(before);
-};
-const apply = (event: StripeObject, s: DynamoDbSubscriptionStore = store) =>
-  applyStripeEvent(event as unknown as StripeEvent, { orders: new DynamoDbOrderStore(h.db.client, TABLES.orders), stripe: h.gateway, subscriptions: { subscriptions: s, billing } });
-const record = async (id: string) => (await store.getSubscription(id))!;
-const guardHolder = async (userId: string, product: string) =>
-  (await store.scanAll()).find((i) => i.pk === keys.guard('acme', userId, product))?.subscriptionId as string | undefined;
+const { subscribe, helper, eventsOf, record, guardHolder, switchPlan } = world;
+/** One delivery, through `s` (a store that crashes at a chosen call) when given. */
+const apply = (event: StripeObject, s?: DynamoDbSubscriptionStore) => world.apply(event, { store: s });
 async function paid(userId: string, price: string) {
   const opened = await subscribe(userId, price);
   expect(opened.status).toBe(201);
@@ -53,10 +30,6 @@ async function paid(userId: string, price: string) {
   expect(r.status).toBe('active');
   return { subscriptionId: r.subscriptionId, stripeSubscriptionId: r.stripeSubscriptionId! };
 }
-const switchPlan = async (id: string, price: string) => {
-  const current = await h.stripe.subscriptions.retrieve(id);
-  return eventsOf(() => h.stripe.subscriptions.update(id, { items: [{ id: current.items.data[0].id, price }] }));
-};
 const liveAtStripe = async (customer: string, product: string) =>
   (await h.stripe.subscriptions.list({ customer, status: 'all' })).data.filter((s) => s.status === 'active' && s.items.data[0].price.product === product).map((s) => s.id);
 /** What one user has in the table: records (by status), guards (product → holder), the customer link. */
@@ -222,8 +195,6 @@ describe('a Customer deleted at Stripe (Dashboard)', () => {
 
 describe('a Customer deleted while another request holds the guard', () => {
   const handlerWith = (b: StripeBillingGateway) => createSubscriptionsHandler({ dynamoDb: h.db.client, subscriptionsTableName: TABLES.subscriptions, idempotencyTableName: TABLES.idempotency, billing: b });
-  const subscribeWith = (hd: ReturnType<typeof createSubscriptionsHandler>, userId: string, price: string) =>
-    call(hd, { path: '/v1/subscriptions', resource: '/v1/subscriptions', claims: claimsOf('acme', userId), headers: { 'Idempotency-Key': newKey() }, body: { price, successUrl: 'https://x.example/ok', cancelUrl: 'https://x.example/no' } });
 
   it('a crash after Stripe opened the holder\'s checkout, then the Customer deleted: the next request expires that checkout and opens its own for the new Customer', async () => {
     const crashing = overriding(billing, {
@@ -232,7 +203,7 @@ describe('a Customer deleted while another request holds the guard', () => {
         throw new Error('Lambda timed out');
       },
     });
-    expect((await subscribeWith(handlerWith(crashing), 'crash-deleted', team.price)).status).toBe(500);
+    expect((await subscribe('crash-deleted', team.price, handlerWith(crashing))).status).toBe(500);
     const deleted = (await store.customerOf('acme', 'crash-deleted'))!;
     for (const event of await eventsOf(() => h.stripe.customers.del(deleted))) await apply(event);
 
@@ -265,7 +236,7 @@ describe('a Customer deleted while another request holds the guard', () => {
         return session;
       },
     });
-    const holder = subscribeWith(handlerWith(slow), 'race-deleted', team.price);
+    const holder = subscribe('race-deleted', team.price, handlerWith(slow));
     await atStripe;
     const deleted = (await store.customerOf('acme', 'race-deleted'))!;
     for (const event of await eventsOf(() => h.stripe.customers.del(deleted))) await apply(event);

@@ -1,17 +1,16 @@
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { applyStripeEvent, type StripeEvent } from '../../lambdas/domain/stripe-events';
+import type { StripeEvent } from '../../lambdas/domain/stripe-events';
 import { applySubscriptionEvent, MAX_SYNC_ROUNDS, SubscriptionStillChangingError } from '../../lambdas/domain/subscription-events';
 import type { BillingReader } from '../../lambdas/domain/subscription-ports';
 import { createEventProcessor } from '../../lambdas/events/create-event-processor';
-import { DynamoDbOrderStore } from '../../lambdas/shared/order-store';
-import { StripeBillingGateway } from '../../lambdas/shared/stripe-billing-gateway';
+import type { StripeBillingGateway } from '../../lambdas/shared/stripe-billing-gateway';
 import { DynamoDbSubscriptionStore, keys } from '../../lambdas/shared/subscription-store';
-import { createSubscriptionsHandler } from '../../lambdas/subscriptions/create-subscriptions-handler';
 import { reconcileSubscriptions } from '../../bin/reconcile-subscriptions';
 import { lambdaContext } from '../../local/lambda-context';
 import type { StripeObject } from '../../local/stripe-emulator/stripe-objects';
 import { sqsEvent } from '../support/orders';
-import { call, claimsOf, newKey, overriding, startHarness, TABLES, type Harness } from '../support/harness';
+import { overriding, TABLES, type Harness } from '../support/harness';
+import { subscriptionWorld } from '../support/subscription-world';
 
 /**
  * The record follows ITS Stripe subscription while Stripe keeps changing: plan switches to
@@ -19,40 +18,17 @@ import { call, claimsOf, newKey, overriding, startHarness, TABLES, type Harness 
  * and its write, Stripe changing faster than the sync loop, and events applied while Stripe is
  * still changing (not only after it settled).
  */
+const world = subscriptionWorld();
 let h: Harness;
 let billing: StripeBillingGateway;
 let store: DynamoDbSubscriptionStore;
-let handler: ReturnType<typeof createSubscriptionsHandler>;
 let basic: { price: string; product: string };
 let team: { price: string; product: string };
+beforeAll(() => ({ h, billing, store, basic, team } = world.w));
 
-beforeAll(async () => {
-  h = await startHarness({ executionDelayMs: 5 });
-  billing = new StripeBillingGateway(async () => h.stripe);
-  store = new DynamoDbSubscriptionStore(h.db.client, TABLES.subscriptions);
-  handler = createSubscriptionsHandler({ dynamoDb: h.db.client, subscriptionsTableName: TABLES.subscriptions, idempotencyTableName: TABLES.idempotency, billing });
-  const price = async (name: string, amount: number) => {
-    const created = await h.stripe.prices.create({ currency: 'eur', unit_amount: amount, recurring: { interval: 'month' }, product_data: { name } });
-    return { price: created.id, product: created.product as string };
-  };
-  basic = await price('Basic', 700);
-  team = await price('Team', 2100);
-}, 60_000);
-afterAll(() => h.close());
-
-const subscribe = (userId: string, price: string) =>
-  call(handler, { path: '/v1/subscriptions', resource: '/v1/subscriptions', claims: claimsOf('acme', userId), headers: { 'Idempotency-Key': newKey() }, body: { price, successUrl: 'https://x.example/ok', cancelUrl: 'https://x.example/no' } });
-const helper = (path: string, params: Record<string, unknown> = {}) => h.stripe.rawRequest('POST', `/v1/test_helpers/${path}`, params);
-const eventsOf = async (action: () => Promise<unknown>): Promise<StripeObject[]> => {
-  const before = h.emulator.state.events.length;
-  await action();
-  return h.emulator.state.events.slice(before);
-};
-const deps = (reader: BillingReader = billing) => ({ orders: new DynamoDbOrderStore(h.db.client, TABLES.orders), stripe: h.gateway, subscriptions: { subscriptions: store, billing: reader } });
-const apply = (event: StripeObject, reader: BillingReader = billing) => applyStripeEvent(event as unknown as StripeEvent, deps(reader));
-const record = async (subscriptionId: string) => (await store.getSubscription(subscriptionId))!;
-const guardHolder = async (userId: string, product: string) =>
-  (await store.scanAll()).find((i) => i.pk === keys.guard('acme', userId, product))?.subscriptionId as string | undefined;
+const { subscribe, helper, eventsOf, record, guardHolder, switchPlan } = world;
+/** One delivery, reading Stripe through `reader` (a gated one, to pause a processor) when given. */
+const apply = (event: StripeObject, reader?: BillingReader) => world.apply(event, { reader });
 
 /** Our record, in the fields Stripe decides, next to Stripe's subscription. */
 async function oursAndStripes(subscriptionId: string) {
@@ -79,10 +55,6 @@ async function paid(userId: string, price = basic.price) {
   expect((await record(subscriptionId)).status).toBe('active');
   return { subscriptionId, stripeSubscriptionId, completion };
 }
-const switchPlan = async (stripeSubscriptionId: string, price: string, quantity = 1) => {
-  const current = await h.stripe.subscriptions.retrieve(stripeSubscriptionId);
-  return eventsOf(() => h.stripe.subscriptions.update(stripeSubscriptionId, { items: [{ id: current.items.data[0].id, price, quantity }] }));
-};
 
 describe('plan switch to another product', () => {
   it('the record follows Stripe (product, price, quantity, then status/period/cancel), and the guard moves: the old product is free, the new one taken', async () => {

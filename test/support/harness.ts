@@ -22,6 +22,10 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** The error a Stripe call was refused with; a call that succeeds fails the test. */
+export const stripeError = (promise: Promise<unknown>) =>
+  promise.then(() => { throw new Error('expected a Stripe error'); }, (error: Stripe.errors.StripeError) => error);
+
 export function stripeClientFor(url: string, maxNetworkRetries = 0, apiKey = 'sk_test_harness'): Stripe {
   const { hostname, port } = new URL(url);
   return new Stripe(apiKey, { host: hostname, port, protocol: 'http', maxNetworkRetries, timeout: 5000 });
