@@ -35,6 +35,8 @@ export interface RecoveryReport {
   stoppedEarly: boolean;
   /** Due and old enough, but beyond this run's budget (or after Stripe stopped it): left for the next run. */
   deferred: number;
+  /** Checks that failed for a reason of their own (logged; metric RecoveryChecksFailed): the others still ran. */
+  failed: number;
 }
 
 /** Fisher–Yates, so every order has the same chance to come first in a run. */
@@ -68,7 +70,7 @@ export function createRecovery(deps: RecoveryDeps) {
   const random = deps.random ?? Math.random;
 
   return async (): Promise<RecoveryReport> => {
-    const report: RecoveryReport = { checked: 0, sessionsSynced: 0, reservationsRecorded: 0, reservationsReleased: 0, stoppedEarly: false, deferred: 0 };
+    const report: RecoveryReport = { checked: 0, sessionsSynced: 0, reservationsRecorded: 0, reservationsReleased: 0, stoppedEarly: false, deferred: 0, failed: 0 };
     const oldEnough = (iso: string) => now().getTime() - Date.parse(iso) >= graceMs;
     const due = [];
     for (const orderId of await orders.ordersDueForRecovery()) {
@@ -88,7 +90,16 @@ export function createRecovery(deps: RecoveryDeps) {
     let done = 0;
     try {
       for (const check of work.slice(0, maxChecks)) {
-        const outcome = await check();
+        let outcome;
+        try {
+          outcome = await check();
+        } catch (error) {
+          // Stripe unavailable or rate limiting: stop the run (below). Anything else concerns this
+          // one order (a definitive refusal, a corrupt item): say so and go on with the others.
+          if (error instanceof PaymentProviderUnavailableError) throw error;
+          report.failed++;
+          logger.error('Recovery check failed; the next run tries again', { error: error as Error });
+        }
         if (outcome === 'recorded') report.reservationsRecorded++;
         if (outcome === 'released') report.reservationsReleased++;
         if (outcome === 'synced') report.sessionsSynced++;
@@ -104,6 +115,7 @@ export function createRecovery(deps: RecoveryDeps) {
     metrics.addMetric('RecoveryReservationsReleased', MetricUnit.Count, report.reservationsReleased);
     metrics.addMetric('RecoveryReservationsRecorded', MetricUnit.Count, report.reservationsRecorded);
     metrics.addMetric('RecoverySessionsSynced', MetricUnit.Count, report.sessionsSynced);
+    metrics.addMetric('RecoveryChecksFailed', MetricUnit.Count, report.failed);
     if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
     logger.info('Recovery run finished', { ...report });
     return report;

@@ -1,9 +1,11 @@
-import { PaymentProviderUnavailableError } from '../../lambdas/domain/errors';
+import { isOutstanding } from '../../lambdas/domain/ledger';
+import { PaymentProviderUnavailableError, PaymentRejectedError } from '../../lambdas/domain/errors';
 import type { PaymentGateway } from '../../lambdas/domain/ports';
 import { createRecovery } from '../../lambdas/recovery/create-recovery';
 import { DynamoDbOrderStore } from '../../lambdas/shared/order-store';
-import { overriding, startHarness, TABLES, type Harness } from '../support/harness';
-import { checkoutOrder } from '../support/paid-order';
+import { createRefundsHandler } from '../../lambdas/refunds/create-refunds-handler';
+import { call, newKey, overriding, startHarness, TABLES, type Harness } from '../support/harness';
+import { checkoutOrder, paidOrder } from '../support/paid-order';
 
 /**
  * The recovery function's pacing: a budget per run, and a work list shuffled every run, so
@@ -86,4 +88,32 @@ it('a fixed work order starves the orders behind a 429: shuffled, every expired 
   expect(await statuses(stayOpen)).toEqual(Array(6).fill('pending'));
   expect((await store.ordersDueForRecovery()).sort()).toEqual([...stayOpen].sort());
   expect(runs).toBeLessThan(20);
+});
+
+it('a check Stripe refuses for good (400) is counted and logged, and the run goes on with the other orders', async () => {
+  const deps = { dynamoDb: h.db.client, ordersTableName: TABLES.orders, idempotencyTableName: TABLES.idempotency, gateway: h.gateway };
+  const poisoned = await paidOrder(h, 1000);
+  await h.stripe.rawRequest('POST', '/v1/test_helpers/faults', { path: '/v1/refunds', method: 'POST', kind: 'error_500', count: 1 });
+  expect((await call(createRefundsHandler(deps), { path: '/v1/refunds', headers: { 'Idempotency-Key': newKey() }, body: { orderId: poisoned.orderId, amount: 300 } })).status).toBe(503);
+  const expired: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const order = await checkoutOrder(h, 200 + i);
+    await h.stripe.checkout.sessions.expire(order.checkoutSessionId);
+    expired.push(order.orderId);
+  }
+  // Stripe no longer knows the payment intent (test data deleted, a key of another account).
+  const refusing: PaymentGateway = overriding(h.gateway, {
+    findRefunds: async (paymentIntentId, refundId) => {
+      if (paymentIntentId === poisoned.paymentIntentId) throw new PaymentRejectedError(`No such payment_intent: '${paymentIntentId}'`, 'resource_missing');
+      return h.gateway.findRefunds(paymentIntentId, refundId);
+    },
+  });
+  // Reservations come first: before, the refusal ended every run there, and no session was ever synced.
+  const report = await createRecovery({ dynamoDb: h.db.client, ordersTableName: TABLES.orders, gateway: refusing, graceSeconds: 0 })();
+  expect(report).toMatchObject({ failed: 1, sessionsSynced: 3, reservationsReleased: 0, reservationsRecorded: 0, stoppedEarly: false });
+  expect(await statuses(expired)).toEqual(['expired', 'expired', 'expired']);
+  const reservations = Object.values((await store.getOrder(poisoned.orderId))!.reservations);
+  expect(reservations).toHaveLength(1);
+  expect(reservations[0]).toMatchObject({ amount: 300 });
+  expect(isOutstanding(reservations[0]!)).toBe(true); // still held: the next run asks again
 });
