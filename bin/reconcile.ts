@@ -49,6 +49,12 @@ function statusFromStripe(session: Stripe.Checkout.Session): PaymentStatus {
   return 'pending';
 }
 
+/** Events that change money already taken: their order is checked whenever it was created. */
+const MONEY_CHANGE_EVENTS = [
+  'refund.created', 'refund.updated', 'refund.failed', 'charge.refunded', 'charge.refund.updated',
+  'charge.dispute.created', 'charge.dispute.updated', 'charge.dispute.closed', 'charge.dispute.funds_withdrawn', 'charge.dispute.funds_reinstated',
+];
+
 /** Reservations older than this with no Stripe outcome should have been resolved by the recovery function. */
 const RESERVATION_GRACE_MS = 30 * 60_000;
 
@@ -174,6 +180,12 @@ export async function reconcile(deps: {
   const windowIntents = new Set<string>();
   for await (const refund of deps.stripe.refunds.list({ created, limit: 100 })) if (typeof refund.payment_intent === 'string') windowIntents.add(refund.payment_intent);
   for await (const dispute of deps.stripe.disputes.list({ created, limit: 100 })) if (typeof dispute.payment_intent === 'string') windowIntents.add(dispute.payment_intent);
+  // A refund that fails, or a dispute that closes, in the window although created before it: only
+  // its event says so (Stripe keeps events 30 days; the lists above cover creations for ever).
+  for await (const event of deps.stripe.events.list({ created, types: MONEY_CHANGE_EVENTS, limit: 100 })) {
+    const paymentIntent = (event.data.object as { payment_intent?: unknown }).payment_intent;
+    if (typeof paymentIntent === 'string') windowIntents.add(paymentIntent);
+  }
   for (const paymentIntentId of windowIntents) {
     const orderId = await store.findOrderIdByPaymentIntent(paymentIntentId);
     if (!orderId || orders.has(orderId) || olderChecked.has(orderId)) continue;
@@ -214,7 +226,8 @@ export function formatReport(report: ReconciliationReport): string {
     `Reconciliation ${report.window.since} → ${report.window.until}`,
     `  checked: ${report.checked.stripeSessions} Stripe sessions (${report.checked.foreignSessions} not ours), ${report.checked.stripeRefunds} Stripe refunds, ${report.checked.orders} orders (+${report.checked.olderOrders} older, refunded or disputed in the window)`,
   ];
-  const nothingChecked = report.checked.stripeSessions === 0 && report.checked.orders === 0 && report.subscriptionDrift.length === 0;
+  const nothingChecked = report.checked.stripeSessions === 0 && report.checked.orders === 0 && report.checked.olderOrders === 0
+    && report.drift.length === 0 && report.subscriptionDrift.length === 0;
   if (nothingChecked) return [...lines, '  NOTHING CHECKED: no Stripe session and no order in this window (is it the one you meant?)'].join('\n');
   const all: { kind: string }[] = [...report.drift, ...report.subscriptionDrift];
   if (all.length === 0) return [...lines, '  no drift'].join('\n');
