@@ -473,8 +473,14 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     { method: 'POST', pattern: /^\/v1\/refunds$/, handle: refundCreate },
     {
       method: 'GET', pattern: /^\/v1\/refunds$/,
-      handle: (r) => list([...state.refunds.values()], r, (x) =>
-        (!r.query.get('payment_intent') || x.payment_intent === r.query.get('payment_intent')) && (!r.query.get('charge') || x.charge === r.query.get('charge'))),
+      handle: (r) => {
+        // Stripe refuses a filter naming an object it does not have (400 resource_missing), it does not answer an empty list.
+        const paymentIntent = r.query.get('payment_intent');
+        const charge = r.query.get('charge');
+        if (paymentIntent) get(state.paymentIntents, 'payment_intent', paymentIntent);
+        if (charge) get(state.charges, 'charge', charge);
+        return list([...state.refunds.values()], r, (x) => (!paymentIntent || x.payment_intent === paymentIntent) && (!charge || x.charge === charge));
+      },
     },
     { method: 'GET', pattern: /^\/v1\/refunds\/([^/]+)$/, handle: (_, m) => get(state.refunds, 'refund', m[1]) },
     { method: 'GET', pattern: /^\/v1\/events$/, handle: eventList },

@@ -393,3 +393,12 @@ describe('rate limits (opt-in)', () => {
     }
   });
 });
+
+describe('lists filtered by an object Stripe does not have', () => {
+  it('refuses refunds of an unknown payment intent or charge with resource_missing, not an empty list', async () => {
+    const byIntent = await stripeError(stripe.refunds.list({ payment_intent: 'pi_unknown_to_stripe' }));
+    expect(byIntent).toMatchObject({ type: 'StripeInvalidRequestError', code: 'resource_missing' });
+    const byCharge = await stripeError(stripe.refunds.list({ charge: 'ch_unknown_to_stripe' }));
+    expect(byCharge).toMatchObject({ type: 'StripeInvalidRequestError', code: 'resource_missing' });
+  });
+});
